@@ -1,0 +1,52 @@
+# Pioneer: two commands, `make up` then `make test` (see README.md).
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIONEER := .venv/bin/pioneer
+VENV_INPUTS := requirements.lock scripts/bootstrap-venv.sh libs/pioneer/pyproject.toml $(wildcard services/*/pyproject.toml)
+
+.PHONY: venv broker up up-federated down status logs test test-fast lint format bench definitions clean
+
+venv: .venv/.installed
+.venv/.installed: $(VENV_INPUTS)
+	@scripts/bootstrap-venv.sh
+
+broker:
+	@scripts/ensure-rabbitmq.sh
+
+## Start every built service for cixi, haining and jiaxing (one shared deployment, SQLite in var/).
+up: venv broker
+	@$(PIONEER) up
+
+## Three federated city deployments (one vhost each, federation links between them).
+up-federated: venv broker
+	@$(PIONEER) up --federated
+
+down: venv
+	@$(PIONEER) down
+
+status: venv
+	@$(PIONEER) status --json
+
+logs: venv
+	@$(PIONEER) logs
+
+lint: venv
+	@.venv/bin/ruff check libs services tests bench
+	@.venv/bin/ruff format --check libs services tests bench
+
+format: venv
+	@.venv/bin/ruff check --fix libs services tests bench
+	@.venv/bin/ruff format libs services tests bench
+
+## Everything: lint, unit, service (SQLite + PostgreSQL, real broker), end to end.
+test: venv broker lint
+	@$(PY) -m pytest -q
+
+bench: venv broker
+	@$(PY) -m bench
+
+definitions: venv
+	@$(PIONEER) definitions > deploy/rabbitmq/definitions.json
+
+clean: down
+	rm -rf var .venv

@@ -1,0 +1,125 @@
+"""Authentication and authorisation: HS256 JWTs, roles and city scope.
+
+Every RPC passes through ``authenticate`` before any work: it reads ``authorization`` from the
+nameko context data, checks the signature and expiry (``exp`` required, a small leeway) and the
+entrypoint's roles. City rules need the record, so handlers call ``require_city`` and
+``require_acting_for`` once they know it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import jwt
+
+from .errors import Forbidden, Unauthorized
+
+ADMIN = "admin"
+DISPATCHER = "dispatcher"
+STATION_MANAGER = "station_manager"
+VOLUNTEER = "volunteer"
+SYSTEM = "system"
+OPS = "ops"
+ROLES = frozenset({ADMIN, DISPATCHER, STATION_MANAGER, VOLUNTEER, SYSTEM, OPS})
+ANY_ROLE = ROLES
+# Roles that may act for any volunteer of their city (the ``volunteer_id`` argument).
+ACTS_FOR_VOLUNTEERS = frozenset({ADMIN, DISPATCHER, SYSTEM})
+ALL_CITIES = "*"
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the token's subject, city and roles."""
+
+    sub: str
+    city: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    def has(self, *roles: str) -> bool:
+        """Whether the caller holds any of ``roles``."""
+        return not self.roles.isdisjoint(roles)
+
+    def covers(self, city: str) -> bool:
+        """Whether the caller's city scope includes ``city``."""
+        return self.city == ALL_CITIES or self.city == city
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles
+
+
+def service_identity(service: str) -> Caller:
+    """The identity event handlers and timers act with."""
+    return Caller(sub=f"service:{service}", city=ALL_CITIES, roles=frozenset({SYSTEM}))
+
+
+def issue_token(secret: str, sub: str, city: str, roles: Iterable[str], ttl_s: int = 3600) -> str:
+    """A signed token for ``sub``; used by ``pioneer token`` and the tests."""
+    now = int(time.time())
+    claims = {"sub": sub, "city": city, "roles": sorted(set(roles)), "iat": now, "exp": now + ttl_s}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_token(secret: str, authorization: object, leeway_s: int = 10) -> Caller:
+    """Check a ``Bearer`` header and return its caller; anything wrong is ``Unauthorized``."""
+    if not authorization:
+        raise Unauthorized("missing bearer token (context data 'authorization')")
+    if (
+        not isinstance(authorization, str)
+        or not authorization.startswith("Bearer ")
+        or len(authorization) > 4096
+    ):
+        raise Unauthorized("authorization must be 'Bearer <jwt>'")
+    token = authorization[len("Bearer ") :].strip()
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            leeway=leeway_s,
+            options={"require": ["exp", "sub", "city", "roles"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("token expired") from None
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized(f"invalid token: {exc}") from None
+    sub, city, roles = claims.get("sub"), claims.get("city"), claims.get("roles")
+    if not isinstance(sub, str) or not sub or not isinstance(city, str) or not city:
+        raise Unauthorized("invalid token: sub and city must be strings")
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise Unauthorized("invalid token: roles must be a list of strings")
+    known = frozenset(roles) & ROLES
+    if not known:
+        raise Unauthorized("invalid token: no known role")
+    return Caller(sub=sub, city=city, roles=known)
+
+
+def require_roles(caller: Caller, allowed: Iterable[str]) -> None:
+    """``Forbidden`` unless the caller holds one of ``allowed``."""
+    allowed = frozenset(allowed)
+    if caller.roles.isdisjoint(allowed):
+        raise Forbidden(
+            f"role {', '.join(sorted(caller.roles))} may not call this (needs {', '.join(sorted(allowed))})"
+        )
+
+
+def require_city(caller: Caller, city: str, roles: Iterable[str] | None = None) -> None:
+    """``Forbidden`` unless the caller may act in ``city`` (optionally also with ``roles``)."""
+    if roles is not None:
+        require_roles(caller, roles)
+    if not caller.covers(city):
+        raise Forbidden(f"token for city '{caller.city}' may not act in '{city}'")
+
+
+def require_acting_for(caller: Caller, volunteer_id: str, volunteer_city: str) -> None:
+    """A volunteer acts only for itself; admin, dispatcher and system for their city's volunteers."""
+    if VOLUNTEER in caller.roles and caller.sub == volunteer_id:
+        return
+    if caller.has(*ACTS_FOR_VOLUNTEERS) and caller.covers(volunteer_city):
+        return
+    if VOLUNTEER in caller.roles and not caller.has(*ACTS_FOR_VOLUNTEERS):
+        raise Forbidden("a volunteer token acts only for its own volunteer id")
+    raise Forbidden(f"may not act for volunteers of '{volunteer_city}'")

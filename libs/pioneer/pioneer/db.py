@@ -1,0 +1,272 @@
+"""Database: engines, the kernel's tables, migrations and the unit of work.
+
+Each service owns its database: a SQLite file (WAL) by default, PostgreSQL when
+``DATABASE_URL`` says so. SQLite calls block the eventlet hub, which is fine for the embedded
+default: no greenthread switch happens inside a transaction because no I/O is done inside one
+(rule: never call RPC or the broker inside a unit of work). psycopg2 is green under the patch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import QueuePool
+from sqlalchemy.types import TypeDecorator
+
+from . import clock
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# An integer primary key that is SQLite's rowid there and BIGINT on PostgreSQL.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware datetimes stored in UTC on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UtcDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+kernel_metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+outbox = Table(
+    "outbox",
+    kernel_metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("event_type", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("published_at", UtcDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(500), nullable=True),
+    Index("ix_outbox_published_at", "published_at"),
+)
+# Only unpublished rows are indexed for the relay: the index stays small however long the log.
+Index(
+    "ix_outbox_pending",
+    outbox.c.seq,
+    sqlite_where=outbox.c.published_at.is_(None),
+    postgresql_where=outbox.c.published_at.is_(None),
+)
+
+processed_events = Table(
+    "processed_events",
+    kernel_metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("handler", String(120), primary_key=True),
+    Column("processed_at", UtcDateTime, nullable=False),
+    Index("ix_processed_events_processed_at", "processed_at"),
+)
+
+
+def make_engine(url: str, pool_size: int, echo: bool = False) -> Engine:
+    """An engine for ``url`` with a pool sized to the service's workers."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            poolclass=QueuePool,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            echo=echo,
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        echo=echo,
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; take it over
+    # (the SQLAlchemy-documented recipe) and begin write transactions IMMEDIATE, so a writer
+    # takes the lock up front instead of failing to upgrade a read lock later.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def migrate(engine: Engine, script_location: str | Path) -> None:
+    """Bring the database to the newest migration (alembic), one migrator at a time."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together must not migrate twice.
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+
+def envelope(event_type: str, city: str, origin_city: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The contract's event envelope."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": event_type,
+        "origin_city": origin_city,
+        "city": city,
+        "occurred_at": clock.iso(clock.utcnow()),
+        "version": 1,
+        "data": data,
+    }
+
+
+class UnitOfWork:
+    """One transaction: the state change and its events (outbox rows) commit together.
+
+    Use as a context manager: it commits on a clean exit and rolls back on an exception, so
+    nothing is half-written. Events emitted inside reach the broker only after the commit.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        cities: list[str],
+        headers: dict[str, Any] | None = None,
+        on_commit: Callable[[], None] | None = None,
+        readonly: bool = False,
+    ) -> None:
+        self._engine = engine
+        self._cities = cities
+        self._headers = headers or {}
+        self._on_commit = on_commit
+        self._readonly = readonly
+        self.session: Session
+        self.events: list[dict[str, Any]] = []
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = Session(self._engine, expire_on_commit=False)
+        if self._readonly and self._engine.dialect.name == "sqlite":
+            # Readers need no write lock; WAL lets them run beside a writer.
+            self.session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.session.commit()
+            else:
+                self.session.rollback()
+        finally:
+            self.session.close()
+        if exc_type is None and self.events and self._on_commit is not None:
+            self._on_commit()
+
+    def emit(self, event_type: str, city: str, data: BaseModel | dict[str, Any]) -> dict[str, Any]:
+        """Record an event about a record of ``city``; it is published once this commits."""
+        payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+        origin = city if city in self._cities else self._cities[0]
+        env = envelope(event_type, city, origin, payload)
+        self.session.execute(
+            insert(outbox).values(
+                event_id=env["event_id"],
+                event_type=event_type,
+                payload=env,
+                headers=self._headers,
+                created_at=clock.utcnow(),
+                attempts=0,
+            )
+        )
+        self.events.append(env)
+        return env
+
+    def first_time(self, event_id: str, handler: str) -> bool:
+        """Record that ``handler`` processes ``event_id``; False if it already did."""
+        seen = self.session.execute(
+            select(processed_events.c.event_id).where(
+                processed_events.c.event_id == event_id, processed_events.c.handler == handler
+            )
+        ).first()
+        if seen:
+            return False
+        self.session.execute(
+            insert(processed_events).values(
+                event_id=event_id, handler=handler, processed_at=clock.utcnow()
+            )
+        )
+        return True
+
+    def flush_or_conflict(self, error: Exception) -> None:
+        """Flush now; a unique or check constraint failing becomes ``error`` (a contract error)."""
+        try:
+            self.session.flush()
+        except IntegrityError:
+            self.session.rollback()
+            raise error from None
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A nested transaction, for a step that may fail without spoiling the rest."""
+    with session.begin_nested():
+        yield

@@ -1,0 +1,203 @@
+"""Entrypoint decorators every service uses: ``rpc``, ``event_handler`` and ``timer``.
+
+``rpc`` makes a contract method out of a plain, type-annotated method: the guard checks the
+token and roles first, then the arguments are bound (positionally or by name) to a pydantic
+model built from the signature, so a wrong type, an unknown or missing argument is a
+``ValidationError`` naming the field; the result (pydantic models) goes out as JSON.
+
+``event_handler`` receives an envelope at least once: inside one unit of work it records the
+``event_id`` as processed for this handler (a repeat is skipped) and runs the handler, so the
+effect and the record commit together. A failure is retried through the broker with backoff and
+then parked in the dead-letter queue (see ``deadletter``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, get_type_hints
+
+from nameko.events import SERVICE_POOL, EventHandler
+from nameko.rpc import Rpc
+from nameko.timer import Timer
+from pydantic import BaseModel, ConfigDict, create_model
+
+from . import ids
+from .deadletter import PoisonMessage
+from .errors import CONTRACT_ERRORS, ValidationError
+from .events import Event, parse_event
+from .kernel import Kernel
+from .schemas import validate
+
+
+class ContractRpc(Rpc):
+    """nameko's RPC entrypoint, with argument checking moved inside the worker.
+
+    nameko would answer a wrong signature with ``IncorrectSignature``; the contract allows only
+    its own errors, so the arguments are bound and validated by the method's model instead.
+    """
+
+    def check_signature(self, args: Any, kwargs: Any) -> None:
+        return None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class _ArgsBase(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", arbitrary_types_allowed=False)
+
+
+def arguments_model(fn: Callable[..., Any]) -> tuple[type[BaseModel], list[str]]:
+    """A pydantic model of ``fn``'s parameters (after ``self``), and their order."""
+    hints = get_type_hints(fn, include_extras=True)
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    fields: dict[str, Any] = {}
+    for p in params:
+        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            raise TypeError(f"{fn.__name__}: contract methods take named parameters only")
+        default = ... if p.default is inspect.Parameter.empty else p.default
+        fields[p.name] = (hints.get(p.name, Any), default)
+    model = create_model(f"{fn.__name__}_arguments", __base__=_ArgsBase, **fields)
+    return model, [p.name for p in params]
+
+
+def bind_arguments(
+    model: type[BaseModel], names: list[str], args: tuple, kwargs: dict
+) -> BaseModel:
+    """Bind a call's positional and keyword arguments to ``model``; errors name the argument."""
+    if len(args) > len(names):
+        raise ValidationError(
+            "arguments", f"takes at most {len(names)} positional arguments, got {len(args)}"
+        )
+    data = dict(zip(names, args, strict=False))
+    for key, value in kwargs.items():
+        if not isinstance(key, str):
+            raise ValidationError("arguments", "argument names must be strings")
+        if key in data:
+            raise ValidationError(key, "given twice")
+        data[key] = value
+    return validate(model, data)
+
+
+def _city_hint(names: list[str], values: BaseModel) -> str | None:
+    city = getattr(values, "city", None)
+    if isinstance(city, str):
+        return city
+    for name in names:
+        value = getattr(values, name, None)
+        if isinstance(value, str) and name.endswith("_id") and ids.is_valid(value):
+            return ids.city_of(value)
+    return None
+
+
+def rpc(
+    roles: Iterable[str] | None, sensitive: tuple[str, ...] = ()
+) -> Callable[[Callable[..., Any]], Any]:
+    """A contract RPC method. ``roles=None`` means no token is needed (``ping`` only)."""
+    allowed = None if roles is None else frozenset(roles)
+
+    def decorator(fn: Callable[..., Any]) -> Any:
+        model_and_names: list[Any] = []
+
+        @functools.wraps(fn)
+        def entry(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if not model_and_names:  # resolved lazily: annotations may refer to later names
+                model_and_names.extend(arguments_model(fn))
+            model, names = model_and_names
+            context = self.ctx
+            if allowed is not None:
+                context.authenticate(allowed)
+            values = bind_arguments(model, names, args, kwargs)
+            city = _city_hint(names, values)
+            if city:
+                context.bind(city=city)
+            return _jsonable(fn(self, **{name: getattr(values, name) for name in names}))
+
+        entry.contract_roles = allowed  # type: ignore[attr-defined]
+        entry.contract_arguments = lambda: arguments_model(fn)  # type: ignore[attr-defined]
+        return ContractRpc.decorator(
+            expected_exceptions=CONTRACT_ERRORS, sensitive_arguments=sensitive
+        )(entry)
+
+    return decorator
+
+
+class ReliableEventHandler(EventHandler):
+    """nameko's event handler with bounded retries and a dead-letter queue instead of loss."""
+
+    kernel = Kernel()
+
+    def handle_result(
+        self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
+    ) -> Any:
+        if exc_info is not None:
+            try:
+                action = self.kernel.dead_letters.handle_failure(
+                    message,
+                    self.queue.name,
+                    f"{self.container.service_name}.{self.method_name}",
+                    exc_info,
+                )
+            except Exception as exc:
+                self.kernel.log.error("event_retry_publish_failed", error=str(exc)[:300])
+                self.queue_consumer.requeue_message(message)
+                return result, exc_info
+            self.kernel.metrics.events_failed.labels(
+                self.container.service_name, self.method_name, action
+            ).inc()
+            self.kernel.log.warning(
+                "event_failed",
+                handler=self.method_name,
+                action=action,
+                error=str(exc_info[1])[:300],
+            )
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+def event_handler(source_service: str, event_type: str) -> Callable[[Callable[..., Any]], Any]:
+    """Handle ``event_type`` from ``source_service`` once per event id: ``fn(self, uow, event)``."""
+
+    def decorator(fn: Callable[..., Any]) -> Any:
+        @functools.wraps(fn)
+        def entry(self: Any, payload: Any) -> None:
+            try:
+                event = parse_event(payload)
+            except ValueError as exc:
+                first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": (), "msg": str(exc)}
+                where = ".".join(str(p) for p in first["loc"]) or "payload"
+                raise PoisonMessage(f"not an event envelope: {where}: {first['msg']}") from None
+            context = self.ctx
+            context.bind(city=event.city, event_id=event.event_id, event_type=event.type)
+            with context.uow() as uow:
+                if not uow.first_time(event.event_id, fn.__name__):
+                    context.outcome = "duplicate"
+                    return
+                fn(self, uow, event)
+
+        return ReliableEventHandler.decorator(
+            source_service,
+            event_type,
+            handler_type=SERVICE_POOL,
+            reliable_delivery=True,
+            expected_exceptions=CONTRACT_ERRORS,
+        )(entry)
+
+    return decorator
+
+
+def timer(interval: float) -> Callable[[Callable[..., Any]], Any]:
+    """A periodic task (nameko's timer); counted and logged like every entrypoint."""
+    return Timer.decorator(interval=interval, expected_exceptions=CONTRACT_ERRORS)
+
+
+__all__ = ["ContractRpc", "Event", "ReliableEventHandler", "event_handler", "rpc", "timer"]

@@ -1,0 +1,132 @@
+"""The published language: the event envelope and the data of each event type.
+
+Producers build ``data`` from these models and consumers read it through them, so an event's
+shape is defined once. Event data carries no unmasked personal data: phones are masked and
+beneficiary or requester contacts never travel in events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Event(BaseModel):
+    """The envelope every event travels in."""
+
+    model_config = ConfigDict(extra="allow")
+
+    event_id: str = Field(min_length=1, max_length=64)
+    type: str = Field(min_length=1, max_length=64)
+    origin_city: str = Field(min_length=1, max_length=32)
+    city: str = Field(min_length=1, max_length=32)
+    occurred_at: datetime
+    version: int = 1
+    data: dict[str, Any]
+
+
+def parse_event(payload: Any) -> Event:
+    """Validate an incoming envelope (``ValueError`` if it is not one)."""
+    return Event.model_validate(payload)
+
+
+class EventData(BaseModel):
+    """Base of event data models: tolerant of fields added by newer producers."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Point(EventData):
+    lat: float
+    lon: float
+
+
+# --- volunteers -------------------------------------------------------------------------------
+
+VolunteerStatus = Literal["active", "suspended", "removed"]
+
+
+class VolunteerChanged(EventData):
+    """``volunteer_registered``, ``_updated``, ``_suspended``, ``_reinstated``, ``_removed``.
+
+    ``version`` grows with every change of the volunteer, so a replica applies an event only if
+    it is newer than what it holds (events may arrive out of order).
+    """
+
+    volunteer_id: str
+    city: str
+    version: int
+    status: VolunteerStatus
+    suspended_until: datetime | None = None
+    cards: int = 0
+    name: str | None = None
+    phone: str | None = None  # masked
+    district: str | None = None
+    community: str | None = None
+    is_party_member: bool | None = None
+    skills: list[str] = []
+    location: Point | None = None
+    availability: list[dict[str, str]] = []
+    reason: str | None = None
+
+
+class ComplaintUpheld(EventData):
+    complaint_id: str
+    volunteer_id: str
+    city: str
+    level: Literal["warning", "yellow_card", "red_card"]
+    cards: int
+
+
+# --- stations ---------------------------------------------------------------------------------
+
+
+class StationChanged(EventData):
+    """``station_created`` and ``station_updated``: the station as it now is (for replicas)."""
+
+    station_id: str
+    city: str
+    name: str
+    district: str
+    address: str
+    location: Point
+    kind: str
+    services: list[str]
+    opening_hours: list[dict[str, str]]
+    standard: dict[str, bool]
+    meets_standard: bool
+    version: int
+
+
+class PostClaimChanged(EventData):
+    """``post_claimed`` and ``post_released``."""
+
+    post_id: str
+    station_id: str
+    volunteer_id: str
+    volunteer_city: str
+    claimed: int
+    capacity: int
+
+
+class ActivityCreated(EventData):
+    activity_id: str
+    station_id: str
+    title: str
+    category: str
+    starts_at: datetime
+    ends_at: datetime
+    points: int
+    capacity: int
+
+
+class VolunteerCheckedIn(EventData):
+    activity_id: str
+    station_id: str
+    volunteer_id: str
+    volunteer_city: str
+    hours: float
+    points: int
+    checked_in_at: datetime | None = None

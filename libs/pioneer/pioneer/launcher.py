@@ -1,0 +1,407 @@
+"""Local deployments for ``make up``, ``make up-federated``, ``make down`` and ``make status``.
+
+A deployment is a set of cities served by one process per built service, with its own vhost,
+broker user, JWT secret, HTTP ports and SQLite files under ``var/<deployment>/``. The shared
+mode is one deployment (``shared``: cixi, haining, jiaxing on vhost ``/``); the federated mode
+is one deployment per city on its own vhost, with RabbitMQ federation links between them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from . import auth
+from .registry import DEFAULT_PORTS, SERVICE_ORDER, built_services, home
+
+AMQP_HOST = os.environ.get("PIONEER_AMQP_HOST", "127.0.0.1")
+AMQP_PORT = int(os.environ.get("PIONEER_AMQP_PORT", "5672"))
+RABBIT_API = os.environ.get("PIONEER_RABBIT_API", "http://127.0.0.1:15672/api")
+RABBIT_ADMIN = (
+    os.environ.get("PIONEER_RABBIT_USER", "guest"),
+    os.environ.get("PIONEER_RABBIT_PASSWORD", "guest"),
+)
+FEDERATED_CITIES = ["cixi", "haining", "jiaxing"]
+
+
+class LaunchError(Exception):
+    """Something that stops ``up`` with a one-line reason."""
+
+
+@dataclass
+class Deployment:
+    name: str
+    cities: list[str]
+    vhost: str
+    user: str
+    password: str
+    secret: str
+    base_port: int
+    peers: list[str] = field(default_factory=list)
+
+    @property
+    def dir(self) -> Path:
+        return var_dir() / self.name
+
+    def amqp_uri(self, masked: bool = False) -> str:
+        password = "***" if masked and self.user != "guest" else self.password
+        return f"amqp://{self.user}:{password}@{AMQP_HOST}:{AMQP_PORT}/{quote(self.vhost, safe='')}"
+
+    def port(self, service: str) -> int:
+        return (
+            self.base_port + SERVICE_ORDER.index(service)
+            if service in SERVICE_ORDER
+            else self.base_port + 9
+        )
+
+    def pid_file(self, service: str) -> Path:
+        return self.dir / "run" / f"{service}.pid"
+
+    def log_file(self, service: str) -> Path:
+        return self.dir / "log" / f"{service}.log"
+
+    def database_url(self, service: str) -> str:
+        return f"sqlite:///{self.dir / f'{service}.db'}"
+
+    def save(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / "deployment.json"
+        path.write_text(json.dumps(asdict(self), indent=2))
+        path.chmod(0o600)
+
+    def token(self, role: str, city: str, sub: str, ttl_s: int = 12 * 3600) -> str:
+        return auth.issue_token(self.secret, sub, city, [role], ttl_s)
+
+
+def var_dir() -> Path:
+    return Path(os.environ.get("PIONEER_VAR", home() / "var"))
+
+
+def load_deployments() -> list[Deployment]:
+    """Every deployment recorded under ``var/``."""
+    found = []
+    if var_dir().is_dir():
+        for path in sorted(var_dir().glob("*/deployment.json")):
+            found.append(Deployment(**json.loads(path.read_text())))
+    return found
+
+
+def load_deployment(name: str) -> Deployment:
+    path = var_dir() / name / "deployment.json"
+    if not path.exists():
+        raise LaunchError(f"no deployment '{name}' under {var_dir()} (run `make up` first)")
+    return Deployment(**json.loads(path.read_text()))
+
+
+def plan_shared() -> list[Deployment]:
+    existing = {d.name: d for d in load_deployments()}
+    shared = existing.get("shared") or Deployment(
+        name="shared",
+        cities=list(FEDERATED_CITIES),
+        vhost="/",
+        user="guest",
+        password="guest",
+        secret=os.environ.get("JWT_SECRET") or secrets.token_urlsafe(32),
+        base_port=DEFAULT_PORTS["stations"],
+    )
+    return [shared]
+
+
+def plan_federated() -> list[Deployment]:
+    existing = {d.name: d for d in load_deployments()}
+    plans = []
+    for index, city in enumerate(FEDERATED_CITIES):
+        plans.append(
+            existing.get(city)
+            or Deployment(
+                name=city,
+                cities=[city],
+                vhost=city,
+                user=f"pioneer_{city}",
+                password=secrets.token_urlsafe(16),
+                secret=secrets.token_urlsafe(32),
+                base_port=8111 + 10 * index,
+                peers=[c for c in FEDERATED_CITIES if c != city],
+            )
+        )
+    return plans
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+def _pid(deployment: Deployment, service: str) -> int | None:
+    path = deployment.pid_file(service)
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    try:  # reap our own exited child so a zombie does not look alive
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return None
+    except ChildProcessError:
+        pass  # not our child: os.kill above was the whole check
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return None
+        return pid
+    except OSError:
+        return pid
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def service_env(deployment: Deployment, service: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "PIONEER_HOME": str(home()),
+            "DEPLOYMENT": deployment.name,
+            "CITIES": ",".join(deployment.cities),
+            "AMQP_URI": deployment.amqp_uri(),
+            "DATABASE_URL": deployment.database_url(service),
+            "JWT_SECRET": deployment.secret,
+            "WEB_SERVER_ADDRESS": f"127.0.0.1:{deployment.port(service)}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def start_service(deployment: Deployment, service: str) -> int:
+    """Start one service in the background (no-op if it runs); return its pid."""
+    running = _pid(deployment, service)
+    if running:
+        return running
+    port = deployment.port(service)
+    if not _port_free(port):
+        raise LaunchError(
+            f"port {port} for {deployment.name}/{service} is taken by another process"
+        )
+    (deployment.dir / "run").mkdir(parents=True, exist_ok=True)
+    (deployment.dir / "log").mkdir(parents=True, exist_ok=True)
+    with open(deployment.log_file(service), "ab") as log:  # the child keeps its own fd
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pioneer.serve", service],
+            env=service_env(deployment, service),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=str(home()),
+        )
+    deployment.pid_file(service).write_text(str(process.pid))
+    return process.pid
+
+
+def wait_until_answering(deployment: Deployment, services: list[str], timeout: float = 90) -> None:
+    """Block until every service answers ``ping`` over RPC (or fail naming the one that did not)."""
+    from .testing.client import RpcClient
+
+    deadline = time.monotonic() + timeout
+    pending = list(services)
+    client = None
+    try:
+        while pending:
+            service = pending[0]
+            if _pid(deployment, service) is None:
+                tail = _tail(deployment.log_file(service), 5)
+                raise LaunchError(
+                    f"{deployment.name}/{service} exited during start-up; last log lines:\n{tail}"
+                )
+            if client is None:
+                client = RpcClient(deployment.amqp_uri(), timeout=3)
+            try:
+                client.call(service, "ping")
+                pending.pop(0)
+                continue
+            except Exception:
+                client.close()
+                client = None
+            if time.monotonic() > deadline:
+                raise LaunchError(
+                    f"{deployment.name}/{service} did not answer ping within {timeout:.0f}s "
+                    f"(see {deployment.log_file(service)})"
+                )
+            time.sleep(0.5)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def stop_deployment(deployment: Deployment, timeout: float = 30) -> list[str]:
+    """SIGTERM every service of the deployment, wait for them, SIGKILL what remains."""
+    stopped = []
+    pids = {
+        s: _pid(deployment, s)
+        for s in reversed(SERVICE_ORDER + sorted(set(built_services()) - set(SERVICE_ORDER)))
+    }
+    for pid in pids.values():
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for service, pid in pids.items():
+        if not pid:
+            continue
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        deployment.pid_file(service).unlink(missing_ok=True)
+        stopped.append(service)
+    return stopped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie child of ours counts as gone
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        return finished == 0
+    except ChildProcessError:
+        return True
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# --- broker -----------------------------------------------------------------------------------
+
+
+def _api(method: str, path: str, body: Any = None) -> requests.Response:
+    try:
+        response = requests.request(
+            method, f"{RABBIT_API}/{path}", json=body, auth=RABBIT_ADMIN, timeout=30
+        )
+    except requests.RequestException as exc:
+        raise LaunchError(
+            f"RabbitMQ management API not reachable at {RABBIT_API} ({exc.__class__.__name__})"
+        ) from None
+    if response.status_code >= 400 and not (method == "DELETE" and response.status_code == 404):
+        raise LaunchError(
+            f"RabbitMQ API {method} {path}: {response.status_code} {response.text[:200]}"
+        )
+    return response
+
+
+def prepare_vhost(deployment: Deployment) -> None:
+    """Vhost, user and permissions, then the handler queues pre-declared from the code."""
+    vhost = quote(deployment.vhost, safe="")
+    _api("PUT", f"vhosts/{vhost}")
+    if deployment.user != "guest":
+        _api("PUT", f"users/{deployment.user}", {"password": deployment.password, "tags": ""})
+        _api(
+            "PUT",
+            f"permissions/{vhost}/{deployment.user}",
+            {"configure": ".*", "write": ".*", "read": ".*"},
+        )
+    _api(
+        "PUT",
+        f"permissions/{vhost}/{RABBIT_ADMIN[0]}",
+        {"configure": ".*", "write": ".*", "read": ".*"},
+    )
+    from .definitions import topology
+
+    _api("POST", f"definitions/{vhost}", topology(built_services()))
+
+
+def link_federation(deployments: list[Deployment]) -> None:
+    """In each city's vhost, federate every ``<service>.events`` exchange from the other cities."""
+    by_name = {d.name: d for d in deployments}
+    for deployment in deployments:
+        vhost = quote(deployment.vhost, safe="")
+        for peer_name in deployment.peers:
+            peer = by_name[peer_name]
+            _api(
+                "PUT",
+                f"parameters/federation-upstream/{vhost}/{peer.name}",
+                {
+                    "value": {
+                        "uri": peer.amqp_uri(),
+                        "max-hops": 1,
+                        "ack-mode": "on-confirm",
+                        "trust-user-id": False,
+                    }
+                },
+            )
+        _api(
+            "PUT",
+            f"policies/{vhost}/federate-events",
+            {
+                "pattern": r"^(stations|volunteers|wishes|points|notify)\.events$",
+                "definition": {"federation-upstream-set": "all"},
+                "apply-to": "exchanges",
+                "priority": 1,
+            },
+        )
+
+
+def up(deployments: list[Deployment], services: list[str] | None = None) -> None:
+    """Prepare the broker, start every built service of every deployment, wait for pings."""
+    services = services or built_services()
+    if not services:
+        raise LaunchError("no service is installed (run `make venv`)")
+    for deployment in deployments:
+        deployment.save()
+        prepare_vhost(deployment)
+    if len(deployments) > 1:
+        link_federation(deployments)
+    for deployment in deployments:
+        for service in services:
+            start_service(deployment, service)
+    for deployment in deployments:
+        wait_until_answering(deployment, services)
+
+
+def status() -> dict[str, Any]:
+    """The contract's ``pioneer status --json`` document."""
+    report = []
+    for deployment in load_deployments():
+        services = {}
+        for service in built_services():
+            pid = _pid(deployment, service)
+            http = f"http://127.0.0.1:{deployment.port(service)}"
+            ok = False
+            if pid:
+                try:
+                    ok = requests.get(f"{http}/health", timeout=3).status_code == 200
+                except requests.RequestException:
+                    ok = False
+            services[service] = {"http": http, "ok": ok, "pid": pid}
+        report.append(
+            {
+                "name": deployment.name,
+                "cities": deployment.cities,
+                "amqp_uri": deployment.amqp_uri(masked=True),
+                "services": services,
+            }
+        )
+    return {"deployments": report}

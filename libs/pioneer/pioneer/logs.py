@@ -1,0 +1,111 @@
+"""Structured JSON logs with the call id bound and personal data masked.
+
+Every line is one JSON object. Entry points bind ``call_id``, ``service``, ``entrypoint`` and
+the ``city`` they work for; the kernel's per-call line adds ``outcome`` and ``duration_ms``.
+Phone numbers and addresses are masked wherever they appear, including in messages of
+exceptions and in nameko's own (stdlib) log records.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+_SENSITIVE_KEYS = {
+    "phone",
+    "mobile",
+    "address",
+    "beneficiary",
+    "requester",
+    "authorization",
+    "id_card",
+}
+
+
+def mask_phone(phone: str) -> str:
+    """``13812345678`` -> ``138****5678``; anything else keeps only its last four characters."""
+    match = _MOBILE.fullmatch(phone)
+    if match:
+        return f"{match.group(1)}****{match.group(3)}"
+    return "****" + phone[-4:] if len(phone) > 4 else "****"
+
+
+def mask_text(text: str) -> str:
+    """Mask every mainland mobile number inside ``text``."""
+    return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+
+
+def mask_value(key: str, value: Any) -> Any:
+    """Mask ``value`` if ``key`` names personal data, and any phone number inside it."""
+    if key.lower() in _SENSITIVE_KEYS:
+        if isinstance(value, str) and key.lower() in {"phone", "mobile"}:
+            return mask_phone(value)
+        return "***"
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: mask_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_value("", v) for v in value]
+    return value
+
+
+def _mask_processor(_logger, _name, event_dict: dict[str, Any]) -> dict[str, Any]:
+    return {key: mask_value(key, value) for key, value in event_dict.items()}
+
+
+_SHARED = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+_configured = False
+
+
+def configure(level: str = "INFO") -> None:
+    """Send structlog and stdlib logging to stdout as masked JSON lines (idempotent)."""
+    global _configured
+    renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
+    if not _configured:
+        structlog.configure(
+            processors=[
+                *_SHARED,
+                structlog.processors.format_exc_info,
+                _mask_processor,
+                structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            ],
+            logger_factory=structlog.stdlib.LoggerFactory(),
+            wrapper_class=structlog.stdlib.BoundLogger,
+            cache_logger_on_first_use=True,
+        )
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                foreign_pre_chain=_SHARED,
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    _mask_processor,
+                    renderer,
+                ],
+            )
+        )
+        root = logging.getLogger()
+        root.handlers[:] = [handler]
+        _configured = True
+    logging.getLogger().setLevel(level)
+    # nameko logs every expected contract error with a traceback at WARNING; our per-call line
+    # already records the outcome, so keep only its real errors.
+    logging.getLogger("nameko.containers").setLevel(logging.ERROR)
+    for noisy in ("kombu", "amqp", "alembic.runtime.migration", "nameko.web.server"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def get_logger(**bound: Any) -> structlog.stdlib.BoundLogger:
+    """A logger with ``bound`` values on every line."""
+    return structlog.get_logger("pioneer").bind(**bound)

@@ -1,0 +1,161 @@
+"""A local replica of volunteers, fed by the volunteers service's events.
+
+Stations, wishes and the others decide "known, active, not suspended" from this table without
+asking the volunteers service, so a claim storm never waits on another service. Each event
+carries the volunteer's ``version``; an older event never overwrites a newer state, so
+redelivered or reordered events are harmless. A suspension whose ``suspended_until`` has passed
+counts as over even before the ``volunteer_reinstated`` event arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table
+from sqlalchemy.orm import Session
+
+from . import clock
+from .db import NAMING_CONVENTION, UtcDateTime
+from .entrypoints import event_handler
+from .errors import NotFound, Suspended
+from .events import Event, VolunteerChanged
+
+replica_metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+volunteer_replica = Table(
+    "volunteer_replica",
+    replica_metadata,
+    Column("volunteer_id", String(64), primary_key=True),
+    Column("city", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("suspended_until", UtcDateTime, nullable=True),
+    Column("skills", JSON, nullable=False),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+
+def create_volunteer_replica(op: Any) -> None:
+    """Migration step for services that keep the replica (version 1 of the table)."""
+    op.create_table(
+        "volunteer_replica",
+        sa.Column("volunteer_id", sa.String(64), nullable=False),
+        sa.Column("city", sa.String(32), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("suspended_until", UtcDateTime, nullable=True),
+        sa.Column("skills", sa.JSON, nullable=False),
+        sa.Column("lat", sa.Float, nullable=True),
+        sa.Column("lon", sa.Float, nullable=True),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("updated_at", UtcDateTime, nullable=False),
+        sa.PrimaryKeyConstraint("volunteer_id", name="pk_volunteer_replica"),
+    )
+
+
+@dataclass(frozen=True)
+class VolunteerState:
+    volunteer_id: str
+    city: str
+    status: str
+    suspended_until: datetime | None
+    skills: list[str]
+
+
+def effective_status(status: str, suspended_until: datetime | None, now: datetime) -> str:
+    """``suspended`` turns ``active`` once ``suspended_until`` has passed."""
+    if status == "suspended" and suspended_until is not None and suspended_until <= now:
+        return "active"
+    return status
+
+
+def upsert_newer(session: Session, table: Table, key: str, values: dict[str, Any]) -> None:
+    """Insert, or update only if ``values["version"]`` is newer than the stored one (atomic)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c[key]],
+        set_={name: stmt.excluded[name] for name in values if name != key},
+        where=table.c.version < stmt.excluded.version,
+    )
+    session.execute(stmt)
+
+
+def apply_volunteer_event(session: Session, event: Event) -> None:
+    """Fold a ``volunteer_*`` event into the replica."""
+    data = VolunteerChanged.model_validate(event.data)
+    upsert_newer(
+        session,
+        volunteer_replica,
+        "volunteer_id",
+        {
+            "volunteer_id": data.volunteer_id,
+            "city": data.city,
+            "status": data.status,
+            "suspended_until": data.suspended_until,
+            "skills": data.skills,
+            "lat": data.location.lat if data.location else None,
+            "lon": data.location.lon if data.location else None,
+            "version": data.version,
+            "updated_at": clock.utcnow(),
+        },
+    )
+
+
+def get_volunteer(session: Session, volunteer_id: str) -> VolunteerState | None:
+    row = session.execute(
+        sa.select(volunteer_replica).where(volunteer_replica.c.volunteer_id == volunteer_id)
+    ).first()
+    if row is None:
+        return None
+    return VolunteerState(
+        row.volunteer_id, row.city, row.status, row.suspended_until, list(row.skills or [])
+    )
+
+
+def require_eligible(
+    session: Session, volunteer_id: str, now: datetime | None = None
+) -> VolunteerState:
+    """The volunteer, if known and neither suspended nor removed (``NotFound`` / ``Suspended``)."""
+    state = get_volunteer(session, volunteer_id)
+    if state is None:
+        raise NotFound(f"no volunteer {volunteer_id}")
+    status = effective_status(state.status, state.suspended_until, now or clock.utcnow())
+    if status == "removed":
+        raise Suspended(f"volunteer {volunteer_id} has been removed")
+    if status == "suspended":
+        until = clock.iso(state.suspended_until) if state.suspended_until else "further notice"
+        raise Suspended(f"volunteer {volunteer_id} is suspended until {until}")
+    return state
+
+
+class VolunteerReplicaHandlers:
+    """Mix into a service to keep ``volunteer_replica`` current from volunteers' events."""
+
+    @event_handler("volunteers", "volunteer_registered")
+    def on_volunteer_registered(self, uow: Any, event: Event) -> None:
+        apply_volunteer_event(uow.session, event)
+
+    @event_handler("volunteers", "volunteer_updated")
+    def on_volunteer_updated(self, uow: Any, event: Event) -> None:
+        apply_volunteer_event(uow.session, event)
+
+    @event_handler("volunteers", "volunteer_suspended")
+    def on_volunteer_suspended(self, uow: Any, event: Event) -> None:
+        apply_volunteer_event(uow.session, event)
+
+    @event_handler("volunteers", "volunteer_reinstated")
+    def on_volunteer_reinstated(self, uow: Any, event: Event) -> None:
+        apply_volunteer_event(uow.session, event)
+
+    @event_handler("volunteers", "volunteer_removed")
+    def on_volunteer_removed(self, uow: Any, event: Event) -> None:
+        apply_volunteer_event(uow.session, event)

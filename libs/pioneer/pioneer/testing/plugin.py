@@ -1,0 +1,36 @@
+"""The ``pioneer`` pytest plugin: eventlet patch first, then broker, database and service fixtures.
+
+Fixtures:
+- ``amqp_uri``: a fresh vhost on the real broker for this test (deleted afterwards).
+- ``db_url``: parametrised, each test using it runs on SQLite and on PostgreSQL
+  (``PIONEER_TEST_POSTGRES``; skipped with the reason where no server answers).
+- ``sqlite_url`` / ``postgres_url``: one backend only.
+- ``secret``, ``token``: JWTs for the test deployment.
+- ``service_config``: a kernel config for a test container; ``start_service``: start one.
+- ``rpc``: a client calling services on ``amqp_uri`` with a given token.
+- ``dispatch_event``: publish an envelope as another service would.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    # Patch before test modules import socket users; nameko 2.14 no longer does this itself.
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    import eventlet
+
+    eventlet.monkey_patch()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "e2e: end-to-end against started service processes")
+    config.addinivalue_line("markers", "slow: long-running test")
+    config.option.suppress_eventlet_notification = True
+
+
+from .fixtures import *  # noqa: E402, F403

@@ -1,0 +1,91 @@
+"""A small service that exercises every kernel mechanism (used only by the kernel's tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Integer, MetaData, String, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pioneer import auth, ids
+from pioneer.db import NAMING_CONVENTION
+from pioneer.entrypoints import event_handler, rpc
+from pioneer.errors import NotFound
+from pioneer.schemas import CityName, Name, RecordId
+from pioneer.service import PioneerService
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Widget(Base):
+    __tablename__ = "widgets"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    city: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class Seen(Base):
+    """What the event handler saw: one row per handled event."""
+
+    __tablename__ = "seen"
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class Switch(Base):
+    """Makes the handler fail while ``failing`` is set (to test retries and replays)."""
+
+    __tablename__ = "switch"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    failing: Mapped[int] = mapped_column(Integer)
+
+
+class WidgetService(PioneerService):
+    name = "widgets"
+    migrations = str(Path(__file__).parent / "widgets_migrations")
+
+    @rpc(roles={auth.ADMIN})
+    def create_widget(self, city: CityName, name: Name, count: int = 0) -> dict:
+        self.ctx.require_served(city, "widget")
+        with self.ctx.uow() as uow:
+            widget = Widget(id=ids.new_id(city, "wdg"), city=city, name=name, count=count)
+            uow.session.add(widget)
+            uow.emit("widget_created", city, {"widget_id": widget.id, "name": name})
+        return {"id": widget.id, "city": city, "name": name, "count": count}
+
+    @rpc(roles=auth.ANY_ROLE)
+    def get_widget(self, widget_id: RecordId) -> dict:
+        with self.ctx.uow(readonly=True) as uow:
+            widget = uow.session.get(Widget, widget_id)
+            if widget is None:
+                raise NotFound(f"no widget {widget_id}")
+            return {
+                "id": widget.id,
+                "city": widget.city,
+                "name": widget.name,
+                "count": widget.count,
+            }
+
+    @rpc(roles=auth.ANY_ROLE)
+    def seen(self) -> list[str]:
+        with self.ctx.uow(readonly=True) as uow:
+            return sorted(uow.session.scalars(select(Seen.name)).all())
+
+    @rpc(roles={auth.ADMIN})
+    def set_failing(self, failing: bool) -> None:
+        with self.ctx.uow() as uow:
+            uow.session.merge(Switch(name="handler", failing=int(failing)))
+
+    @rpc(roles=auth.ANY_ROLE)
+    def crash(self) -> None:
+        raise RuntimeError("a bug, not a contract error")
+
+    @event_handler("widgets", "widget_created")
+    def on_widget_created(self, uow, event) -> None:
+        switch = uow.session.get(Switch, "handler")
+        if switch is not None and switch.failing:
+            raise RuntimeError("handler failing on purpose")
+        uow.session.add(Seen(event_id=event.event_id, name=event.data["name"]))

@@ -1,0 +1,101 @@
+import pytest
+from pydantic import BaseModel
+
+from pioneer import ids, logs
+from pioneer.catalog import Catalog
+from pioneer.errors import ValidationError, from_remote
+from pioneer.paging import decode_cursor, encode_cursor
+from pioneer.schemas import Input, Location, Name, RecurringWindow, Timestamp, validate
+
+
+def test_ids_carry_city_and_sort_by_time():
+    first, second = ids.new_id("cixi", "st"), ids.new_id("cixi", "st")
+    assert ids.is_valid(first) and ids.city_of(first) == "cixi" and ids.kind_of(first) == "st"
+    assert first != second
+    assert ids.ulid(1000) < ids.ulid(2000)
+    assert not ids.is_valid("cixi-st-'; drop")
+
+
+def test_cursor_round_trip_and_garbage():
+    assert decode_cursor(encode_cursor(["a", 3]), 2) == ["a", 3]
+    for garbage in ("!!!", "e30", encode_cursor(["a"]), encode_cursor([{"x": 1}, 2])):
+        with pytest.raises(ValidationError, match=r"^cursor"):
+            decode_cursor(garbage, 2)
+
+
+def test_phones_are_masked_everywhere_in_logs():
+    assert logs.mask_phone("13812345678") == "138****5678"
+    assert logs.mask_text("call 13812345678 or 15900001111") == "call 138****5678 or 159****1111"
+    event = logs._mask_processor(
+        None,
+        None,
+        {
+            "event": "x",
+            "phone": "13812345678",
+            "address": "Room 1",
+            "nested": {"beneficiary": {"name": "Li"}, "note": "13812345678"},
+        },
+    )
+    assert event["phone"] == "138****5678" and event["address"] == "***"
+    assert event["nested"] == {"beneficiary": "***", "note": "138****5678"}
+
+
+def test_schema_errors_name_the_field():
+    class Station(Input):
+        name: Name
+        location: Location
+        opening_hours: list[RecurringWindow]
+        at: Timestamp
+
+    good = {
+        "name": "x",
+        "location": {"lat": 30, "lon": 121},
+        "opening_hours": [],
+        "at": "2026-11-24T10:00:00+08:00",
+    }
+    assert validate(Station, good).location.lat == 30.0
+    for bad, field in [
+        ({**good, "location": {"lat": 91, "lon": 0}}, "location.lat"),
+        ({**good, "location": {"lat": "30", "lon": 0}}, "location.lat"),
+        (
+            {**good, "opening_hours": [{"rrule": "FREQ=HOURLY", "start": "09:00", "end": "10:00"}]},
+            "opening_hours.0.rrule",
+        ),
+        (
+            {**good, "opening_hours": [{"rrule": "FREQ=DAILY", "start": "25:00", "end": "10:00"}]},
+            "opening_hours.0.start",
+        ),
+        ({**good, "at": "2026-11-24T10:00:00"}, "at"),
+        ({**good, "at": 1700000000}, "at"),
+        ({**good, "name": "a\x00b"}, "name"),
+        ({**good, "extra": 1}, "extra"),
+    ]:
+        with pytest.raises(ValidationError) as excinfo:
+            validate(Station, bad)
+        assert excinfo.value.field == field
+
+
+def test_catalog_is_extendable_per_city():
+    catalog = Catalog(
+        {"haining": {"building_steward": {"name": "楼道长", "category": "community_care"}}}
+    )
+    assert catalog.knows("cixi", "haircut") and catalog.knows("haining", "building_steward")
+    assert not catalog.knows("cixi", "building_steward")
+    assert catalog.unknown("cixi", ["haircut", "juggling"]) == ["juggling"]
+    with pytest.raises(ValueError):
+        Catalog({"cixi": {"x": {"name": "x", "category": "nope"}}})
+
+
+def test_remote_errors_map_back_to_contract_types():
+    error = from_remote("Conflict", "already claimed")
+    assert type(error).__name__ == "Conflict" and str(error) == "already claimed"
+    assert from_remote("KeyError", "x") is None
+
+
+def test_results_are_json():
+    from pioneer.entrypoints import _jsonable
+
+    class Out(BaseModel):
+        n: int
+
+    assert _jsonable({"items": [Out(n=1)], "next": None}) == {"items": [{"n": 1}], "next": None}

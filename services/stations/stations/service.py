@@ -1,0 +1,122 @@
+"""The stations service: entrypoints only. Each validates (by its signature), then calls the
+service layer in ``handlers``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pioneer import auth
+from pioneer.entrypoints import event_handler, rpc
+from pioneer.events import Event
+from pioneer.replica import VolunteerReplicaHandlers
+from pioneer.schemas import CityName, Code, Cursor, Limit, Location, RecordId, ShortText, Timestamp
+from pioneer.service import PioneerService
+
+from . import handlers
+from .schemas import (
+    ActivityIn,
+    CheckinCode,
+    PostIn,
+    Radius,
+    StationChanges,
+    StationIn,
+    ValidMinutes,
+)
+from .settings import StationsSettings
+
+ANYONE = auth.ANY_ROLE
+MANAGERS = {auth.ADMIN, auth.STATION_MANAGER}
+ACTING = {auth.VOLUNTEER, auth.ADMIN, auth.DISPATCHER, auth.SYSTEM}
+
+
+class StationsService(VolunteerReplicaHandlers, PioneerService):
+    """Service points (先锋驿站), posts (岗位), activities and QR check-in."""
+
+    name = "stations"
+    settings_model = StationsSettings
+    migrations = str(Path(__file__).parent / "migrations")
+
+    @rpc(roles={auth.ADMIN})
+    def create_station(self, station: StationIn):
+        """Create a station in one of this deployment's cities (admin of that city)."""
+        return handlers.create_station(self.ctx, station)
+
+    @rpc(roles=ANYONE)
+    def get_station(self, station_id: RecordId):
+        """One station, own or a federated city's."""
+        return handlers.get_station(self.ctx, station_id)
+
+    @rpc(roles=MANAGERS)
+    def update_station(self, station_id: RecordId, changes: StationChanges):
+        """Change a station of the caller's city; returns it as it now is."""
+        return handlers.update_station(self.ctx, station_id, changes)
+
+    @rpc(roles=ANYONE)
+    def list_stations(
+        self,
+        city: CityName | None = None,
+        district: ShortText | None = None,
+        service: Code | None = None,
+        open_at: Timestamp | None = None,
+        limit: Limit = 50,
+        cursor: Cursor | None = None,
+    ):
+        """Stations by city, district, service and opening time, in id order, paged."""
+        return handlers.list_stations(self.ctx, city, district, service, open_at, limit, cursor)
+
+    @rpc(roles=ANYONE)
+    def search_nearby(
+        self,
+        location: Location,
+        radius_m: Radius = 1000,
+        service: Code | None = None,
+        open_at: Timestamp | None = None,
+        limit: Limit = 20,
+    ):
+        """Stations within ``radius_m`` of ``location`` (federated cities' too), nearest first."""
+        return handlers.search_nearby(
+            self.ctx, location.lat, location.lon, float(radius_m), service, open_at, limit
+        )
+
+    @rpc(roles=MANAGERS)
+    def add_post(self, station_id: RecordId, post: PostIn):
+        """Add a post (岗位) volunteers can claim."""
+        return handlers.add_post(self.ctx, station_id, post)
+
+    @rpc(roles=ACTING)
+    def claim_post(self, post_id: RecordId, volunteer_id: RecordId):
+        """Claim a post for a volunteer: capacity and volunteer status enforced, once per volunteer."""
+        return handlers.claim_post(self.ctx, post_id, volunteer_id)
+
+    @rpc(roles=ACTING)
+    def release_post(self, post_id: RecordId, volunteer_id: RecordId):
+        """Give a claimed post back."""
+        return handlers.release_post(self.ctx, post_id, volunteer_id)
+
+    @rpc(roles=ANYONE)
+    def list_posts(self, station_id: RecordId, limit: Limit = 50, cursor: Cursor | None = None):
+        """The posts of a station with their claimed counts, paged."""
+        return handlers.list_posts(self.ctx, station_id, limit, cursor)
+
+    @rpc(roles=MANAGERS)
+    def create_activity(self, station_id: RecordId, activity: ActivityIn):
+        """Schedule an activity at a station."""
+        return handlers.create_activity(self.ctx, station_id, activity)
+
+    @rpc(roles=MANAGERS)
+    def issue_checkin_code(self, activity_id: RecordId, valid_minutes: ValidMinutes = 30):
+        """The signed, expiring text behind the activity's QR code."""
+        return handlers.issue_checkin_code(self.ctx, activity_id, valid_minutes)
+
+    @rpc(roles=ACTING, sensitive=("code",))
+    def check_in(self, code: CheckinCode, volunteer_id: RecordId):
+        """Check a volunteer in with a scanned code; once per volunteer and activity."""
+        return handlers.check_in(self.ctx, code, volunteer_id)
+
+    @event_handler("stations", "station_created")
+    def on_station_created(self, uow, event: Event) -> None:
+        handlers.replicate_station(self.ctx, uow, event)
+
+    @event_handler("stations", "station_updated")
+    def on_station_updated(self, uow, event: Event) -> None:
+        handlers.replicate_station(self.ctx, uow, event)
