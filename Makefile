@@ -31,12 +31,12 @@ logs: venv
 	@$(PIONEER) logs
 
 lint: venv
-	@.venv/bin/ruff check libs services tests bench
-	@.venv/bin/ruff format --check libs services tests bench
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
 
 format: venv
-	@.venv/bin/ruff check --fix libs services tests bench
-	@.venv/bin/ruff format libs services tests bench
+	@.venv/bin/ruff check --fix .
+	@.venv/bin/ruff format .
 
 ## Everything: lint, unit, service (SQLite + PostgreSQL, real broker), end to end.
 test: venv broker lint
