@@ -257,8 +257,22 @@ class UnitOfWork:
         return True
 
     def flush_or_conflict(self, error: Exception) -> None:
-        """Flush now; a unique or check constraint failing becomes ``error`` (a contract error)."""
+        """Flush pending ORM objects; a constraint failing becomes ``error`` (a contract error).
+
+        Core statements (``session.execute(insert(...))``) run at once: wrap them in
+        ``with uow.conflict_on(error):`` instead.
+        """
+        with self.conflict_on(error):
+            self.session.flush()
+
+    @contextmanager
+    def conflict_on(self, error: Exception) -> Iterator[None]:
+        """A unique or check constraint failing inside the block becomes ``error``.
+
+        The whole transaction is rolled back first, so nothing of it is written.
+        """
         try:
+            yield
             self.session.flush()
         except IntegrityError:
             self.session.rollback()

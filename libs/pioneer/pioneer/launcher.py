@@ -110,17 +110,21 @@ def plan_shared() -> list[Deployment]:
     shared = existing.get("shared") or Deployment(
         name="shared",
         cities=list(FEDERATED_CITIES),
-        vhost="/",
+        # Overrides let a second shared deployment (the end-to-end tests) live beside the first.
+        vhost=os.environ.get("PIONEER_SHARED_VHOST", "/"),
         user="guest",
         password="guest",
         secret=os.environ.get("JWT_SECRET") or secrets.token_urlsafe(32),
-        base_port=DEFAULT_PORTS["stations"],
+        base_port=int(os.environ.get("PIONEER_BASE_PORT", DEFAULT_PORTS["stations"])),
     )
     return [shared]
 
 
 def plan_federated() -> list[Deployment]:
     existing = {d.name: d for d in load_deployments()}
+    # Overrides let the end-to-end tests run their own federation beside ``make up-federated``.
+    prefix = os.environ.get("PIONEER_FEDERATED_PREFIX", "")
+    base_port = int(os.environ.get("PIONEER_FEDERATED_BASE_PORT", "8111"))
     plans = []
     for index, city in enumerate(FEDERATED_CITIES):
         plans.append(
@@ -128,11 +132,11 @@ def plan_federated() -> list[Deployment]:
             or Deployment(
                 name=city,
                 cities=[city],
-                vhost=city,
-                user=f"pioneer_{city}",
+                vhost=f"{prefix}{city}",
+                user=f"{prefix}pioneer_{city}",
                 password=secrets.token_urlsafe(16),
                 secret=secrets.token_urlsafe(32),
-                base_port=8111 + 10 * index,
+                base_port=base_port + 10 * index,
                 peers=[c for c in FEDERATED_CITIES if c != city],
             )
         )

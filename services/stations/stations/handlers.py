@@ -396,15 +396,15 @@ def claim_post(ctx: RequestContext, post_id: str, volunteer_id: str) -> ClaimOut
         if post is None:
             raise NotFound(f"no post {post_id}")
         volunteer = require_eligible(uow.session, volunteer_id)
-        uow.session.execute(
-            insert(claims_t).values(
-                post_id=post_id,
-                volunteer_id=volunteer_id,
-                volunteer_city=volunteer.city,
-                claimed_at=clock.utcnow(),
+        with uow.conflict_on(Conflict(f"volunteer {volunteer_id} already holds post {post_id}")):
+            uow.session.execute(
+                insert(claims_t).values(
+                    post_id=post_id,
+                    volunteer_id=volunteer_id,
+                    volunteer_city=volunteer.city,
+                    claimed_at=clock.utcnow(),
+                )
             )
-        )
-        uow.flush_or_conflict(Conflict(f"volunteer {volunteer_id} already holds post {post_id}"))
         # The capacity rule is one conditional update: it holds however many claims race.
         claimed = uow.session.execute(
             update(posts_t)
@@ -543,19 +543,18 @@ def check_in(ctx: RequestContext, code: str, volunteer_id: str) -> CheckinOut:
             raise NotFound(f"no activity {activity_id}")
         volunteer = require_eligible(uow.session, volunteer_id)
         hours = domain.activity_hours(activity.starts_at, activity.ends_at)
-        uow.session.execute(
-            insert(CheckIn.__table__).values(
-                activity_id=activity_id,
-                volunteer_id=volunteer_id,
-                volunteer_city=volunteer.city,
-                points=activity.points,
-                hours=hours,
-                checked_in_at=now,
+        duplicate = Conflict(f"volunteer {volunteer_id} already checked in to {activity_id}")
+        with uow.conflict_on(duplicate):
+            uow.session.execute(
+                insert(CheckIn.__table__).values(
+                    activity_id=activity_id,
+                    volunteer_id=volunteer_id,
+                    volunteer_city=volunteer.city,
+                    points=activity.points,
+                    hours=hours,
+                    checked_in_at=now,
+                )
             )
-        )
-        uow.flush_or_conflict(
-            Conflict(f"volunteer {volunteer_id} already checked in to {activity_id}")
-        )
         filled = uow.session.execute(
             update(activities_t)
             .where(

@@ -41,6 +41,9 @@ class RabbitAdmin:
     def delete_vhost(self, vhost: str) -> None:
         self.session.delete(self._url("vhosts", vhost), timeout=60)
 
+    def delete_user(self, user: str) -> None:
+        self.session.delete(self._url("users", user), timeout=30)
+
     def queues(self, vhost: str) -> list[dict]:
         response = self.session.get(self._url("queues", vhost), timeout=30)
         response.raise_for_status()

@@ -1,0 +1,158 @@
+"""End to end: the processes ``pioneer up`` starts, called as an outside system would.
+
+Each run gets its own ``var`` directory, RabbitMQ vhost(s) and a free block of HTTP ports, so
+it runs beside a developer's ``make up`` and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nameko.standalone.events import event_dispatcher
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from pioneer import auth, db
+from pioneer.testing.broker import RabbitAdmin
+
+PIONEER = [sys.executable, "-m", "pioneer.cli"]
+
+
+def free_port_block(size: int) -> int:
+    """The first port of ``size`` consecutive free ports."""
+    for _ in range(200):
+        base = random.randrange(20000, 40000, 10)
+        if all(_port_free(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no free port block")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+class Cli:
+    """Runs ``pioneer`` in a child process with this run's environment."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def __call__(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*PIONEER, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+class Deployed:
+    """One running deployment as its ``deployment.json`` describes it."""
+
+    def __init__(self, record: dict[str, Any], var: Path, amqp_host: str = "127.0.0.1") -> None:
+        self.record = record
+        self.name = record["name"]
+        self.cities = record["cities"]
+        self.secret = record["secret"]
+        self.base_port = record["base_port"]
+        self.var = var / self.name
+        vhost = record["vhost"].replace("/", "%2F")
+        self.amqp_uri = f"amqp://{record['user']}:{record['password']}@{amqp_host}:5672/{vhost}"
+
+    def token(self, role: str, city: str, sub: str = "e2e") -> str:
+        return "Bearer " + auth.issue_token(self.secret, sub, city, [role], 600)
+
+    def proxy(self, authorization: str | None = None) -> ClusterRpcProxy:
+        context = {"authorization": authorization} if authorization else {}
+        return ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, context_data=context, timeout=30)
+
+    def publish(self, service: str, event_type: str, city: str, data: dict[str, Any]) -> None:
+        """Publish an event envelope on this deployment's broker (as ``service`` would)."""
+        event_dispatcher({"AMQP_URI": self.amqp_uri})(
+            service, event_type, db.envelope(event_type, city, city, data)
+        )
+
+
+def _deployments(var: Path) -> dict[str, Deployed]:
+    return {
+        json.loads(path.read_text())["name"]: Deployed(json.loads(path.read_text()), var)
+        for path in sorted(var.glob("*/deployment.json"))
+    }
+
+
+@pytest.fixture(scope="session")
+def e2e_admin() -> RabbitAdmin:
+    admin = RabbitAdmin()
+    if not admin.reachable():
+        pytest.fail("RabbitMQ management API not reachable (run `make broker`)")
+    return admin
+
+
+@pytest.fixture(scope="session")
+def launch(tmp_path_factory, e2e_admin) -> Iterator[Callable[..., tuple[Cli, dict[str, Deployed]]]]:
+    """``launch(federated=False)``: ``pioneer up`` in a fresh var dir; ``pioneer down`` after."""
+    started: list[tuple[Cli, list[dict[str, Any]]]] = []
+
+    def start(federated: bool = False) -> tuple[Cli, dict[str, Deployed]]:
+        tag = uuid.uuid4().hex[:8]
+        var = tmp_path_factory.mktemp(f"var-{'fed' if federated else 'shared'}")
+        env = dict(os.environ)
+        env.update(
+            {
+                "PIONEER_VAR": str(var),
+                "PIONEER_SHARED_VHOST": f"pioneer-e2e-{tag}",
+                "PIONEER_BASE_PORT": str(free_port_block(10)),
+                "PIONEER_FEDERATED_PREFIX": f"e2e{tag}-",
+                "PIONEER_FEDERATED_BASE_PORT": str(free_port_block(30)),
+                "JWT_SECRET": f"e2e-secret-{uuid.uuid4().hex}",
+                "MAX_WORKERS": "10",
+            }
+        )
+        cli = Cli(env)
+        result = cli("up", *(["--federated"] if federated else []))
+        deployments = _deployments(var)
+        started.append((cli, [d.record for d in deployments.values()]))
+        assert result.returncode == 0, f"pioneer up failed:\n{result.stdout}\n{result.stderr}"
+        return cli, deployments
+
+    yield start
+    for cli, records in started:
+        cli("down")
+        for record in records:
+            e2e_admin.delete_vhost(record["vhost"])
+            if record["user"] != "guest":
+                e2e_admin.delete_user(record["user"])
+
+
+@pytest.fixture(scope="session")
+def shared(launch) -> tuple[Cli, Deployed]:
+    cli, deployments = launch()
+    return cli, deployments["shared"]
+
+
+def poll(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """Poll until ``predicate`` returns something truthy (fail on timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(0.1)
