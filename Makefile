@@ -46,7 +46,7 @@ bench: venv broker
 	@$(PY) -m bench
 
 definitions: venv
-	@$(PIONEER) definitions > deploy/rabbitmq/definitions.json
+	@$(PIONEER) definitions --broker --out deploy/rabbitmq/definitions.json
 
 clean: down
 	rm -rf var .venv

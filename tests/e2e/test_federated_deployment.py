@@ -42,7 +42,7 @@ def federation(launch):
 
 
 def test_status_lists_three_deployments(federation):
-    cli, deployments = federation
+    cli, _ = federation
     report = json.loads(cli("status", "--json").stdout)
     assert [d["name"] for d in report["deployments"]] == ["cixi", "haining", "jiaxing"]
     for entry in report["deployments"]:

@@ -152,10 +152,15 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 
 def cmd_definitions(args: argparse.Namespace) -> int:
-    from .definitions import topology
+    from .definitions import broker_definitions, topology
     from .registry import built_services
 
-    text = json.dumps(topology(built_services()), indent=2) + "\n"
+    document = (
+        broker_definitions(built_services(), args.vhost, args.user, args.password)
+        if args.broker
+        else topology(built_services())
+    )
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     if args.out:
         with open(args.out, "w") as fh:
             fh.write(text)
@@ -217,6 +222,14 @@ def parser() -> argparse.ArgumentParser:
 
     df = sub.add_parser("definitions", help="RabbitMQ topology derived from the code")
     df.add_argument("--out")
+    df.add_argument(
+        "--broker",
+        action="store_true",
+        help="a whole broker's definitions (user, vhost, permissions) for load_definitions",
+    )
+    df.add_argument("--vhost", default="/")
+    df.add_argument("--user", default="pioneer")
+    df.add_argument("--password", default="pioneer")
     df.set_defaults(func=cmd_definitions)
     return p
 

@@ -7,6 +7,8 @@ its consumer first started is queued, not dropped.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
@@ -68,4 +70,39 @@ def topology(services: list[str]) -> dict[str, Any]:
         ],
         "queues": queues,
         "bindings": bindings,
+    }
+
+
+def password_hash(password: str, salt: bytes) -> str:
+    """RabbitMQ's ``rabbit_password_hashing_sha256``: base64(salt + sha256(salt + password))."""
+    digest = hashlib.sha256(salt + password.encode()).digest()
+    return base64.b64encode(salt + digest).decode()
+
+
+def broker_definitions(
+    services: list[str], vhost: str = "/", user: str = "pioneer", password: str = "pioneer"
+) -> dict[str, Any]:
+    """A whole broker's definitions file (for ``load_definitions`` at boot in containers).
+
+    The salt is derived from the user name so the file is reproducible and can be checked in.
+    """
+    base = topology(services)
+    salt = hashlib.sha256(f"pioneer:{user}".encode()).digest()[:4]
+    return {
+        "rabbit_version": "3.12.0",
+        "users": [
+            {
+                "name": user,
+                "password_hash": password_hash(password, salt),
+                "hashing_algorithm": "rabbit_password_hashing_sha256",
+                "tags": ["administrator"],
+            }
+        ],
+        "vhosts": [{"name": vhost}],
+        "permissions": [
+            {"user": user, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"}
+        ],
+        "exchanges": [{**item, "vhost": vhost} for item in base["exchanges"]],
+        "queues": [{**item, "vhost": vhost} for item in base["queues"]],
+        "bindings": [{**item, "vhost": vhost} for item in base["bindings"]],
     }
