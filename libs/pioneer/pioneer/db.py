@@ -20,6 +20,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Engine,
     Index,
@@ -151,6 +152,24 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection):
         mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def read_engine(engine: Engine) -> Engine:
+    """``engine`` for reads only: on SQLite its transactions take no write lock (DEFERRED)."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(sqlite_begin="DEFERRED")
+    return engine
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads (from ``read_engine``): no ORM session, rolled back at the end.
+
+    Hot read paths (``get_*``, ``list_*``, ``search_*``) use this with Core statements; it costs
+    a fraction of a ``UnitOfWork``.
+    """
+    with engine.connect() as connection:
+        yield connection
 
 
 def migrate(engine: Engine, script_location: str | Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -21,12 +22,12 @@ from nameko.extensions import DependencyProvider, SharedExtension
 from nameko.rpc import Rpc
 from nameko.timer import Timer
 from nameko.web.handlers import HttpRequestHandler
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from . import __version__, auth, ids, logs
 from .catalog import Catalog
 from .config import KernelSettings, validate_settings
-from .db import UnitOfWork, make_engine, migrate
+from .db import UnitOfWork, make_engine, migrate, read_engine, reading
 from .deadletter import DeadLetters
 from .errors import CONTRACT_ERRORS, WrongCity
 from .metrics import ServiceMetrics
@@ -59,6 +60,8 @@ class Kernel(SharedExtension):
             }
         )
         self.engine = make_engine(self.settings.DATABASE_URL, self.settings.pool_size)
+        self.read_engine = read_engine(self.engine)
+        self.tokens = auth.TokenCache(self.settings.JWT_SECRET, self.settings.JWT_LEEWAY_S)
         migrations = getattr(service_cls, "migrations", None)
         if migrations:
             migrate(self.engine, Path(migrations))
@@ -152,7 +155,7 @@ class RequestContext:
         return self.kernel.settings.CITIES
 
     @property
-    def log(self) -> structlog.stdlib.BoundLogger:
+    def log(self) -> Any:
         return self.kernel.log
 
     def serves(self, city: str) -> bool:
@@ -171,9 +174,7 @@ class RequestContext:
     def authenticate(self, roles: Iterable[str] | None) -> auth.Caller:
         """The guard: decode the bearer token and check the entrypoint's roles."""
         authorization = self.worker_ctx.context_data.get("authorization")
-        caller = auth.decode_token(
-            self.kernel.settings.JWT_SECRET, authorization, self.kernel.settings.JWT_LEEWAY_S
-        )
+        caller = self.kernel.tokens.decode(authorization)
         if roles is not None:
             auth.require_roles(caller, roles)
         self.caller = caller
@@ -190,6 +191,10 @@ class RequestContext:
             on_commit=self.kernel.relay.wake,
             readonly=readonly,
         )
+
+    def read(self) -> AbstractContextManager[Connection]:
+        """A connection for Core reads only (cheaper than a unit of work; writes nothing)."""
+        return reading(self.kernel.read_engine)
 
     def bind(self, **values: Any) -> None:
         """Add values (``city``, record ids) to every log line of this call."""

@@ -64,25 +64,47 @@ _SHARED = [
     structlog.stdlib.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+class _StdoutLogger:
+    """Writes rendered lines to whatever ``sys.stdout`` is now (test runners swap it)."""
+
+    def __init__(self, *_args: Any) -> None:
+        pass
+
+    def msg(self, message: str) -> None:
+        out = sys.stdout
+        out.write(message + "\n")
+        out.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 _configured = False
 
 
 def configure(level: str = "INFO") -> None:
-    """Send structlog and stdlib logging to stdout as masked JSON lines (idempotent)."""
+    """Send structlog and stdlib logging to stdout as masked JSON lines (idempotent).
+
+    Our own lines go straight from structlog to stdout (one per call, so the stdlib handler
+    chain would be a measurable share of a cheap RPC); stdlib records (nameko, kombu) are
+    rendered the same way through a handler.
+    """
     global _configured
     renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _mask_processor,
+            renderer,
+        ],
+        logger_factory=_StdoutLogger,
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level.upper(), 20)),
+        cache_logger_on_first_use=False,
+    )
     if not _configured:
-        structlog.configure(
-            processors=[
-                *_SHARED,
-                structlog.processors.format_exc_info,
-                _mask_processor,
-                structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-            ],
-            logger_factory=structlog.stdlib.LoggerFactory(),
-            wrapper_class=structlog.stdlib.BoundLogger,
-            cache_logger_on_first_use=True,
-        )
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(
@@ -106,6 +128,6 @@ def configure(level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def get_logger(**bound: Any) -> structlog.stdlib.BoundLogger:
+def get_logger(**bound: Any) -> Any:
     """A logger with ``bound`` values on every line."""
     return structlog.get_logger("pioneer").bind(**bound)

@@ -194,8 +194,8 @@ def _write_services(uow: Any, row: Station) -> None:
 
 
 def get_station(ctx: RequestContext, station_id: str) -> StationOut:
-    with ctx.uow(readonly=True) as uow:
-        row = uow.session.execute(select(stations_t).where(stations_t.c.id == station_id)).first()
+    with ctx.read() as conn:
+        row = conn.execute(select(stations_t).where(stations_t.c.id == station_id)).first()
     if row is None:
         raise NotFound(f"no station {station_id}")
     return station_out(row)
@@ -258,9 +258,9 @@ def list_stations(
 
     def rows_after(key: str | None, count: int) -> list[Any]:
         q = query.limit(count) if key is None else query.where(stations_t.c.id > key).limit(count)
-        return uow.session.execute(q).all()
+        return conn.execute(q).all()
 
-    with ctx.uow(readonly=True) as uow:
+    with ctx.read() as conn:
         if open_at is None:
             items, next_cursor = page(rows_after(last_id, limit + 1), limit, lambda r: [r.id])
             return Page[StationOut](items=[station_out(r) for r in items], next_cursor=next_cursor)
@@ -302,8 +302,8 @@ def search_nearby(
             .where(services_t.c.service == service)
         )
     query = query.where(or_(*(and_(cell >= lo, cell < hi) for lo, hi in ranges)))
-    with ctx.uow(readonly=True) as uow:
-        candidates = uow.session.execute(query).all()
+    with ctx.read() as conn:
+        candidates = conn.execute(query).all()
     ranked = domain.rank_nearby(candidates, lat, lon, radius_m, open_at, limit)
     return Page[NearbyStationOut](
         items=[station_out(item.row, item.distance_m) for item in ranked], next_cursor=None
@@ -363,8 +363,8 @@ def list_posts(
     ctx: RequestContext, station_id: str, limit: int, cursor: str | None
 ) -> Page[PostOut]:
     after = decode_cursor(cursor, 1)
-    with ctx.uow(readonly=True) as uow:
-        station = uow.session.execute(
+    with ctx.read() as conn:
+        station = conn.execute(
             select(stations_t.c.city, stations_t.c.home).where(stations_t.c.id == station_id)
         ).first()
         if station is None:
@@ -379,7 +379,7 @@ def list_posts(
         )
         if after:
             query = query.where(posts_t.c.id > after[0])
-        rows = uow.session.execute(query).all()
+        rows = conn.execute(query).all()
     items, next_cursor = page(rows, limit, lambda r: [r.id])
     return Page[PostOut](items=[post_out(r) for r in items], next_cursor=next_cursor)
 
@@ -508,8 +508,8 @@ def issue_checkin_code(ctx: RequestContext, activity_id: str, valid_minutes: int
     require_manager(ctx, ids.city_of(activity_id))
     ctx.require_home(activity_id, "activity")
     now = clock.utcnow()
-    with ctx.uow(readonly=True) as uow:
-        activity = uow.session.execute(
+    with ctx.read() as conn:
+        activity = conn.execute(
             select(activities_t).where(activities_t.c.id == activity_id)
         ).first()
     if activity is None:

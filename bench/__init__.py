@@ -1,0 +1,1 @@
+"""``make bench``: our RPCs and events against a bare nameko service, same broker, one run."""

@@ -1,0 +1,318 @@
+"""``make bench``: measure, in one run on the same broker, a bare nameko echo service and ours.
+
+Starts the echo service and every measured Pioneer service as separate processes (as
+``make up`` does) on a fresh vhost with fresh SQLite files under ``var/bench/``, seeds data
+through the public RPCs and events, measures, prints a table and writes
+``var/bench/results.json``. Both the services and this client share the machine's cores.
+"""
+
+from __future__ import annotations
+
+import eventlet
+
+eventlet.monkey_patch()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import random  # noqa: E402
+import secrets  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from nameko.standalone.events import event_dispatcher  # noqa: E402
+from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
+
+from pioneer import auth, db, ids  # noqa: E402
+from pioneer.testing.broker import RabbitAdmin  # noqa: E402
+from pioneer.testing.fixtures import volunteer_event  # noqa: E402
+
+from .measure import Clients, Result  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "var" / "bench"
+# Cixi: the city the stations are spread over (about 1,360 km² of land).
+CIXI_BOX = (30.05, 30.33, 121.05, 121.55)
+
+
+class Bench:
+    """The processes under test and their broker vhost; cleaned up by ``close``."""
+
+    def __init__(self, concurrency: int) -> None:
+        from pioneer import launcher
+
+        self.launcher = launcher
+        self.concurrency = concurrency
+        self.admin = RabbitAdmin()
+        if not self.admin.reachable():
+            sys.exit("bench: RabbitMQ management API not reachable (run `make broker`)")
+        run_dir = OUT / "run"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        os.environ["PIONEER_VAR"] = str(run_dir)
+        self.deployment = launcher.Deployment(
+            name="bench",
+            cities=["cixi", "haining", "jiaxing"],
+            vhost=f"pioneer-bench-{uuid.uuid4().hex[:8]}",
+            user="guest",
+            password="guest",
+            secret=secrets.token_urlsafe(32),
+            base_port=_free_port_block(),
+        )
+        self.deployment.save()
+        self.amqp_uri = self.deployment.amqp_uri()
+        self.echo: subprocess.Popen | None = None
+
+    def start(self, services: list[str]) -> None:
+        self.launcher.prepare_vhost(self.deployment)
+        log = open(self.deployment.dir / "echo.log", "ab")  # noqa: SIM115 (child keeps it)
+        self.echo = subprocess.Popen(
+            [sys.executable, "-m", "nameko", "run", "--broker", self.amqp_uri, "bench.echo"],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for service in services:
+            self.launcher.start_service(self.deployment, service)
+        self.launcher.wait_until_answering(self.deployment, services)
+        with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=5) as rpc:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    rpc.echo.echo(1)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+
+    def token(self, role: str, city: str) -> str:
+        return "Bearer " + auth.issue_token(self.deployment.secret, "bench", city, [role], 7200)
+
+    def clients(self, authorization: str | None) -> Clients:
+        return Clients(self.amqp_uri, authorization, self.concurrency)
+
+    def close(self) -> None:
+        self.launcher.stop_deployment(self.deployment)
+        if self.echo is not None:
+            self.echo.terminate()
+            self.echo.wait(30)
+        self.admin.delete_vhost(self.deployment.vhost)
+
+
+def _free_port_block() -> int:
+    import socket
+
+    for _ in range(100):
+        base = random.randrange(41000, 49000, 10)
+        ok = True
+        for port in range(base, base + 10):
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+        if ok:
+            return base
+    raise RuntimeError("no free ports")
+
+
+def random_point(rng: random.Random) -> dict[str, float]:
+    south, north, west, east = CIXI_BOX
+    return {"lat": rng.uniform(south, north), "lon": rng.uniform(west, east)}
+
+
+def station(rng: random.Random, i: int, codes: list[str]) -> dict[str, Any]:
+    return {
+        "name": f"先锋驿站{i:05d}",
+        "city": "cixi",
+        "district": rng.choice(["古塘街道", "白沙路街道", "浒山街道", "龙山镇", "观海卫镇"]),
+        "address": f"第{i}号",
+        "location": random_point(rng),
+        "kind": rng.choice(["community", "village", "market", "scenic_spot", "transport_hub"]),
+        "services": rng.sample(codes, 3),
+        "opening_hours": [
+            {"rrule": "FREQ=WEEKLY;BYDAY=TU,TH", "start": "13:30", "end": "17:00"},
+            {"rrule": "FREQ=WEEKLY;BYDAY=SA,SU", "start": "08:00", "end": "17:00"},
+        ],
+        "standard": {
+            "venue": True,
+            "identity": True,
+            "team": True,
+            "projects": True,
+            "system": True,
+        },
+    }
+
+
+def bench_stations(bench: Bench, args: argparse.Namespace, results: list[Result]) -> None:
+    from pioneer.catalog import BASE_CATALOG
+
+    rng = random.Random(20261125)
+    codes = sorted(BASE_CATALOG)[:12]
+    admin = bench.clients(bench.token("admin", "cixi"))
+    try:
+        made: list[str] = []
+
+        def create(cluster: Any, i: int) -> None:
+            made.append(cluster.stations.create_station(station=station(rng, i, codes))["id"])
+
+        results.append(admin.run("stations.create_station (seeding)", create, args.stations))
+        print(f"  seeded {len(made)} stations in cixi", flush=True)
+
+        def get(cluster: Any, i: int) -> None:
+            cluster.stations.get_station(station_id=made[i % len(made)])
+
+        def nearby(cluster: Any, i: int) -> None:
+            cluster.stations.search_nearby(
+                location=random_point(rng), radius_m=args.radius, service=rng.choice(codes)
+            )
+
+        def nearby_open(cluster: Any, i: int) -> None:
+            cluster.stations.search_nearby(
+                location=random_point(rng),
+                radius_m=args.radius,
+                open_at="2026-11-28T10:00:00+08:00",
+            )
+
+        results.append(admin.run("stations.get_station", get, args.calls))
+        results.append(admin.run("stations.search_nearby", nearby, args.calls))
+        results.append(admin.run("stations.search_nearby (1 client)", nearby, 500, 1))
+        results.append(admin.run("stations.search_nearby open_at", nearby_open, args.calls))
+
+        # claim_post: distinct (post, volunteer) pairs, volunteers known from their events.
+        volunteers = [ids.new_id("cixi", "vol") for _ in range(100)]
+        dispatch = event_dispatcher({"AMQP_URI": bench.amqp_uri})
+        for volunteer_id in volunteers:
+            dispatch(
+                "volunteers",
+                "volunteer_registered",
+                db.envelope("volunteer_registered", "cixi", "cixi", volunteer_event(volunteer_id)),
+            )
+        posts: list[str] = []
+
+        def add_post(cluster: Any, i: int) -> None:
+            post = {"title": f"岗位{i}", "category": codes[i % len(codes)], "capacity": 10_000}
+            posts.append(cluster.stations.add_post(station_id=made[i], post=post)["id"])
+
+        admin.run("stations.add_post (seeding)", add_post, args.calls // len(volunteers) + 1)
+        _wait_for_replica(bench, volunteers[-1])
+
+        def claim(cluster: Any, i: int) -> None:
+            post_id = posts[i // len(volunteers)]
+            cluster.stations.claim_post(
+                post_id=post_id, volunteer_id=volunteers[i % len(volunteers)]
+            )
+
+        results.append(admin.run("stations.claim_post", claim, args.calls))
+    finally:
+        admin.close()
+
+
+def _wait_for_replica(bench: Bench, volunteer_id: str) -> None:
+    """Until the stations replica has the volunteer (a claim on an unknown post says so)."""
+    with ClusterRpcProxy(
+        {"AMQP_URI": bench.amqp_uri},
+        context_data={"authorization": bench.token("admin", "cixi")},
+    ) as rpc:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                rpc.stations.claim_post(
+                    post_id=ids.new_id("cixi", "post"), volunteer_id=volunteer_id
+                )
+            except Exception as exc:
+                if "no post" in str(exc):
+                    return
+            time.sleep(0.2)
+    raise RuntimeError("the stations replica did not receive the volunteers' events")
+
+
+def bench_echo(bench: Bench, args: argparse.Namespace, results: list[Result]) -> None:
+    echo = bench.clients(None)
+    try:
+        payload = {"station_id": ids.new_id("cixi", "st")}
+        results.append(echo.run("echo.echo", lambda c, i: c.echo.echo(payload), args.calls))
+        results.append(echo.run("echo.echo (1 client)", lambda c, i: c.echo.echo(payload), 500, 1))
+    finally:
+        echo.close()
+
+
+def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
+    by_name = {r.name: r for r in results}
+    echo = by_name["echo.echo"]
+    echo_single = by_name["echo.echo (1 client)"]
+    rows = []
+    for r in results:
+        base = echo_single if r.concurrency == 1 else echo
+        rows.append({**r.as_dict(), "ratio_to_echo": round(r.calls_per_s / base.calls_per_s, 2)})
+    targets = [
+        ("stations.get_station ≥ 0.8 × echo", "stations.get_station", "ratio", 0.8),
+        ("stations.search_nearby ≥ 0.8 × echo", "stations.search_nearby", "ratio", 0.8),
+        ("stations.claim_post ≥ 0.5 × echo", "stations.claim_post", "ratio", 0.5),
+        ("search_nearby p99 < 20 ms (1 client)", "stations.search_nearby (1 client)", "p99", 20),
+    ]
+    ratios = {row["name"]: row for row in rows}
+    verdicts = []
+    for label, name, kind, bound in targets:
+        row = ratios[name]
+        value = row["ratio_to_echo"] if kind == "ratio" else row["p99_ms"]
+        ok = value >= bound if kind == "ratio" else value < bound
+        verdicts.append({"target": label, "value": value, "met": ok})
+    document = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "settings": {
+            "stations": args.stations,
+            "calls": args.calls,
+            "concurrency": args.concurrency,
+        },
+        "results": rows,
+        "targets": verdicts,
+    }
+    print(
+        f"\n{'measurement':<38}{'calls/s':>10}{'ratio':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+    )
+    for row in rows:
+        print(
+            f"{row['name']:<38}{row['calls_per_s']:>10.1f}{row['ratio_to_echo']:>8.2f}"
+            f"{row['p50_ms']:>9.2f}{row['p95_ms']:>9.2f}{row['p99_ms']:>9.2f}"
+        )
+    print()
+    for verdict in verdicts:
+        print(f"{'met ' if verdict['met'] else 'MISS'}  {verdict['target']}: {verdict['value']}")
+    return document
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument("--stations", type=int, default=10_000)
+    parser.add_argument("--calls", type=int, default=3_000)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--radius", type=int, default=1000)
+    args = parser.parse_args(argv)
+    logging.getLogger("amqp").setLevel(logging.ERROR)
+    OUT.mkdir(parents=True, exist_ok=True)
+    bench = Bench(args.concurrency)
+    results: list[Result] = []
+    try:
+        print(f"bench: starting echo and stations on {bench.deployment.vhost}", flush=True)
+        bench.start(["stations"])
+        bench_echo(bench, args, results)
+        bench_stations(bench, args, results)
+    finally:
+        bench.close()
+    document = report(results, args)
+    (OUT / "results.json").write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nwritten to {OUT / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

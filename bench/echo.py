@@ -1,0 +1,27 @@
+"""The baseline: a bare nameko service with no kernel (no auth, validation, metrics, database)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nameko.events import event_handler
+from nameko.rpc import rpc
+
+
+class EchoService:
+    """Echoes RPC arguments and counts events: what nameko and the broker cost by themselves."""
+
+    name = "echo"
+    handled = 0
+
+    @rpc
+    def echo(self, value: Any) -> Any:
+        return value
+
+    @rpc
+    def events_handled(self) -> int:
+        return EchoService.handled
+
+    @event_handler("bench", "tick")
+    def on_tick(self, payload: Any) -> None:
+        EchoService.handled += 1

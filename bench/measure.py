@@ -1,0 +1,95 @@
+"""Throughput and latency of RPCs called by concurrent clients, each with its own proxy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import eventlet
+from nameko.standalone.rpc import ClusterRpcProxy
+
+
+@dataclass
+class Result:
+    name: str
+    calls: int
+    concurrency: int
+    seconds: float
+    calls_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+class Clients:
+    """``concurrency`` standalone proxies (one reply queue each), reused across measurements."""
+
+    def __init__(self, amqp_uri: str, authorization: str | None, concurrency: int) -> None:
+        context = {"authorization": authorization} if authorization else {}
+        self._proxies = [
+            ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data=context, timeout=60)
+            for _ in range(concurrency)
+        ]
+        self.clusters = [proxy.start() for proxy in self._proxies]
+
+    def close(self) -> None:
+        for proxy in self._proxies:
+            proxy.stop()
+
+    def run(
+        self,
+        name: str,
+        call: Callable[[Any, int], Any],
+        calls: int,
+        concurrency: int | None = None,
+        expect_errors: bool = False,
+    ) -> Result:
+        """``call(cluster, i)`` for i in range(calls), spread over ``concurrency`` workers."""
+        clusters = self.clusters[: concurrency or len(self.clusters)]
+        latencies: list[float] = []
+        errors = 0
+        counter = iter(range(calls))
+
+        def worker(cluster: Any) -> None:
+            nonlocal errors
+            for i in counter:
+                started = time.perf_counter()
+                try:
+                    call(cluster, i)
+                except Exception:
+                    if not expect_errors:
+                        raise
+                    errors += 1
+                latencies.append(time.perf_counter() - started)
+
+        pool = eventlet.GreenPool(len(clusters))
+        began = time.perf_counter()
+        for cluster in clusters:
+            pool.spawn(worker, cluster)
+        pool.waitall()
+        seconds = time.perf_counter() - began
+        latencies.sort()
+        return Result(
+            name=name,
+            calls=calls,
+            concurrency=len(clusters),
+            seconds=round(seconds, 3),
+            calls_per_s=round(calls / seconds, 1),
+            p50_ms=round(percentile(latencies, 0.50) * 1000, 2),
+            p95_ms=round(percentile(latencies, 0.95) * 1000, 2),
+            p99_ms=round(percentile(latencies, 0.99) * 1000, 2),
+            errors=errors,
+        )
