@@ -98,6 +98,12 @@ class Bench:
     def clients(self, authorization: str | None) -> Clients:
         return Clients(self.amqp_uri, authorization, self.concurrency)
 
+    def pid(self, service: str) -> int | None:
+        """The process serving ``service`` (for its CPU time per call)."""
+        if service == "echo":
+            return self.echo.pid if self.echo else None
+        return self.launcher._pid(self.deployment, service)
+
     def close(self) -> None:
         self.launcher.stop_deployment(self.deployment)
         if self.echo is not None:
@@ -157,13 +163,16 @@ def bench_stations(bench: Bench, args: argparse.Namespace, results: list[Result]
     rng = random.Random(20261125)
     codes = sorted(BASE_CATALOG)[:12]
     admin = bench.clients(bench.token("admin", "cixi"))
+    pid = bench.pid("stations")
     try:
         made: list[str] = []
 
         def create(cluster: Any, i: int) -> None:
             made.append(cluster.stations.create_station(station=station(rng, i, codes))["id"])
 
-        results.append(admin.run("stations.create_station (seeding)", create, args.stations))
+        results.append(
+            admin.run("stations.create_station (seeding)", create, args.stations, server_pid=pid)
+        )
         print(f"  seeded {len(made)} stations in cixi", flush=True)
 
         def get(cluster: Any, i: int) -> None:
@@ -181,10 +190,14 @@ def bench_stations(bench: Bench, args: argparse.Namespace, results: list[Result]
                 open_at="2026-11-28T10:00:00+08:00",
             )
 
-        results.append(admin.run("stations.get_station", get, args.calls))
-        results.append(admin.run("stations.search_nearby", nearby, args.calls))
-        results.append(admin.run("stations.search_nearby (1 client)", nearby, 500, 1))
-        results.append(admin.run("stations.search_nearby open_at", nearby_open, args.calls))
+        results.append(admin.run("stations.get_station", get, args.calls, server_pid=pid))
+        results.append(admin.run("stations.search_nearby", nearby, args.calls, server_pid=pid))
+        results.append(
+            admin.run("stations.search_nearby (1 client)", nearby, 500, 1, server_pid=pid)
+        )
+        results.append(
+            admin.run("stations.search_nearby open_at", nearby_open, args.calls, server_pid=pid)
+        )
 
         # claim_post: distinct (post, volunteer) pairs, volunteers known from their events.
         volunteers = [ids.new_id("cixi", "vol") for _ in range(100)]
@@ -210,7 +223,7 @@ def bench_stations(bench: Bench, args: argparse.Namespace, results: list[Result]
                 post_id=post_id, volunteer_id=volunteers[i % len(volunteers)]
             )
 
-        results.append(admin.run("stations.claim_post", claim, args.calls))
+        results.append(admin.run("stations.claim_post", claim, args.calls, server_pid=pid))
     finally:
         admin.close()
 
@@ -238,8 +251,13 @@ def bench_echo(bench: Bench, args: argparse.Namespace, results: list[Result]) ->
     echo = bench.clients(None)
     try:
         payload = {"station_id": ids.new_id("cixi", "st")}
-        results.append(echo.run("echo.echo", lambda c, i: c.echo.echo(payload), args.calls))
-        results.append(echo.run("echo.echo (1 client)", lambda c, i: c.echo.echo(payload), 500, 1))
+        pid = bench.pid("echo")
+
+        def call(cluster: Any, i: int) -> None:
+            cluster.echo.echo(payload)
+
+        results.append(echo.run("echo.echo", call, args.calls, server_pid=pid))
+        results.append(echo.run("echo.echo (1 client)", call, 500, 1, server_pid=pid))
     finally:
         echo.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,9 +23,22 @@ class Result:
     p95_ms: float
     p99_ms: float
     errors: int
+    server_cpu_us_per_call: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process so far (Linux ``/proc``), or None."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -56,6 +70,7 @@ class Clients:
         calls: int,
         concurrency: int | None = None,
         expect_errors: bool = False,
+        server_pid: int | None = None,
     ) -> Result:
         """``call(cluster, i)`` for i in range(calls), spread over ``concurrency`` workers."""
         clusters = self.clusters[: concurrency or len(self.clusters)]
@@ -76,11 +91,18 @@ class Clients:
                 latencies.append(time.perf_counter() - started)
 
         pool = eventlet.GreenPool(len(clusters))
+        cpu_before = process_cpu_seconds(server_pid)
         began = time.perf_counter()
         for cluster in clusters:
             pool.spawn(worker, cluster)
         pool.waitall()
         seconds = time.perf_counter() - began
+        cpu_after = process_cpu_seconds(server_pid)
+        cpu_per_call = (
+            round((cpu_after - cpu_before) / calls * 1e6, 1)
+            if cpu_before is not None and cpu_after is not None
+            else None
+        )
         latencies.sort()
         return Result(
             name=name,
@@ -92,4 +114,5 @@ class Clients:
             p95_ms=round(percentile(latencies, 0.95) * 1000, 2),
             p99_ms=round(percentile(latencies, 0.99) * 1000, 2),
             errors=errors,
+            server_cpu_us_per_call=cpu_per_call,
         )

@@ -151,13 +151,18 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
         mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode != "NONE":
+            connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def read_engine(engine: Engine) -> Engine:
-    """``engine`` for reads only: on SQLite its transactions take no write lock (DEFERRED)."""
+    """``engine`` for reads only.
+
+    On SQLite no BEGIN is sent: each statement reads a consistent snapshot by itself and takes
+    no write lock, and the read paths need nothing wider (multi-page reads resume by cursor).
+    """
     if engine.dialect.name == "sqlite":
-        return engine.execution_options(sqlite_begin="DEFERRED")
+        return engine.execution_options(sqlite_begin="NONE")
     return engine
 
 

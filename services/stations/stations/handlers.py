@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 
 from pioneer import auth, clock, geo, ids
 from pioneer.errors import Conflict, NotFound, ValidationError, WrongCity
@@ -193,9 +193,13 @@ def _write_services(uow: Any, row: Station) -> None:
         )
 
 
+# Built once: the hottest read skips statement construction on every call.
+_STATION_BY_ID = select(stations_t).where(stations_t.c.id == bindparam("station_id"))
+
+
 def get_station(ctx: RequestContext, station_id: str) -> StationOut:
     with ctx.read() as conn:
-        row = conn.execute(select(stations_t).where(stations_t.c.id == station_id)).first()
+        row = conn.execute(_STATION_BY_ID, {"station_id": station_id}).first()
     if row is None:
         raise NotFound(f"no station {station_id}")
     return station_out(row)
