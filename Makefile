@@ -4,7 +4,7 @@ PY := .venv/bin/python
 PIONEER := .venv/bin/pioneer
 VENV_INPUTS := requirements.lock scripts/bootstrap-venv.sh libs/pioneer/pyproject.toml $(wildcard services/*/pyproject.toml)
 
-.PHONY: venv broker up up-federated down status logs test test-fast lint format bench definitions clean
+.PHONY: venv broker up up-federated down status logs test lint format bench docs definitions clean
 
 venv: .venv/.installed
 .venv/.installed: $(VENV_INPUTS)
@@ -44,6 +44,10 @@ test: venv broker lint
 
 bench: venv broker
 	@$(PY) -m bench
+
+## The API reference in docs/api, generated from the code (a test checks it is current).
+docs: venv
+	@$(PIONEER) docs --out docs/api
 
 definitions: venv
 	@$(PIONEER) definitions --broker --out deploy/rabbitmq/definitions.json

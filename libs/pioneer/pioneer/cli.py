@@ -8,6 +8,7 @@ pioneer logs [SERVICE] [--deployment NAME] [-n LINES]
 pioneer call SERVICE METHOD [JSON_KWARGS] [--token T | --role R --city C --sub S]
 pioneer dlq list|replay --service S [--deployment NAME] [--event-id ID ...]
 pioneer definitions [--out FILE]  RabbitMQ topology derived from the code
+pioneer docs [--out DIR]          the API reference (docs/api) generated from the code
 """
 
 from __future__ import annotations
@@ -151,6 +152,20 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .apidocs import render
+    from .registry import built_services
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for service in built_services():
+        (out / f"{service}.md").write_text(render(service))
+        print(f"wrote {out / f'{service}.md'}")
+    return 0
+
+
 def cmd_definitions(args: argparse.Namespace) -> int:
     from .definitions import broker_definitions, topology
     from .registry import built_services
@@ -219,6 +234,10 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--event-id", action="append")
     d.add_argument("--limit", type=int, default=100)
     d.set_defaults(func=cmd_dlq)
+
+    dc = sub.add_parser("docs", help="write the API reference of every built service")
+    dc.add_argument("--out", default="docs/api")
+    dc.set_defaults(func=cmd_docs)
 
     df = sub.add_parser("definitions", help="RabbitMQ topology derived from the code")
     df.add_argument("--out")

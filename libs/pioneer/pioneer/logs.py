@@ -64,6 +64,8 @@ _SHARED = [
     structlog.stdlib.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+
+
 class _StdoutLogger:
     """Writes rendered lines to whatever ``sys.stdout`` is now (test runners swap it)."""
 

@@ -34,6 +34,14 @@ class StationsService(VolunteerReplicaHandlers, PioneerService):
 
     name = "stations"
     settings_model = StationsSettings
+    publishes = (
+        "station_created",
+        "station_updated",
+        "post_claimed",
+        "post_released",
+        "activity_created",
+        "volunteer_checked_in",
+    )
     migrations = str(Path(__file__).parent / "migrations")
 
     @rpc(roles={auth.ADMIN})

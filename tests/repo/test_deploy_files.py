@@ -82,3 +82,12 @@ def test_definitions_load_into_a_real_broker_and_the_user_can_connect():
     finally:
         admin.delete_vhost(vhost)
         admin.delete_user(user)
+
+
+def test_api_reference_matches_the_code():
+    from pioneer.apidocs import render
+
+    for name in built_services():
+        path = ROOT / "docs" / "api" / f"{name}.md"
+        assert path.exists(), f"run `make docs` ({path} is missing)"
+        assert path.read_text() == render(name), f"run `make docs` ({path} is stale)"

@@ -1,0 +1,142 @@
+"""API reference generated from the code: each service's RPC methods, roles, arguments, events.
+
+``pioneer docs`` writes ``docs/api/<service>.md``; a test keeps the checked-in files equal to
+what the code says, so the reference cannot drift from the contract the services enforce.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any
+
+from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+from nameko.rpc import Rpc
+
+from .definitions import handler_bindings
+from .registry import DEFAULT_PORTS, service_class
+
+
+def rpc_methods(cls: type) -> list[tuple[str, Any]]:
+    """``(name, function)`` of every RPC entrypoint of ``cls``, in source order."""
+    found = []
+    for name, member in inspect.getmembers(cls, inspect.isfunction):
+        if any(isinstance(e, Rpc) for e in getattr(member, ENTRYPOINT_EXTENSIONS_ATTR, ())):
+            found.append((name, member))
+    return sorted(found, key=lambda item: _source_line(item[1]))
+
+
+def _source_line(fn: Any) -> tuple[str, int]:
+    target = inspect.unwrap(fn)
+    try:
+        return (inspect.getsourcefile(target) or "", inspect.getsourcelines(target)[1])
+    except (OSError, TypeError):
+        return ("", 0)
+
+
+def _type_text(schema: dict[str, Any], defs: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[1]
+    if "anyOf" in schema:
+        return " or ".join(_type_text(s, defs) for s in schema["anyOf"])
+    if "enum" in schema:
+        return ", ".join(json.dumps(v, ensure_ascii=False) for v in schema["enum"])
+    kind = schema.get("type", "any")
+    if kind == "array":
+        return f"list[{_type_text(schema.get('items', {}), defs)}]"
+    limits = [
+        f"{key} {schema[key]}"
+        for key in ("minLength", "maxLength", "minimum", "maximum", "pattern", "format")
+        if key in schema
+    ]
+    return f"{kind} ({', '.join(limits)})" if limits else kind
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|")
+
+
+def _argument_rows(fn: Any) -> list[str]:
+    model, names = fn.contract_arguments()
+    schema = model.model_json_schema()
+    defs = schema.get("$defs", {})
+    required = set(schema.get("required", []))
+    rows = []
+    for name in names:
+        prop = schema["properties"][name]
+        default = "" if name in required else json.dumps(prop.get("default"), ensure_ascii=False)
+        rows.append(
+            f"| `{name}` | {_cell(_type_text(prop, defs))} | {'yes' if name in required else 'no'} "
+            f"| {default} |"
+        )
+    return rows
+
+
+def _models(fn: Any) -> dict[str, Any]:
+    model, _ = fn.contract_arguments()
+    return model.model_json_schema().get("$defs", {})
+
+
+def render(service: str) -> str:
+    """The Markdown reference of one built service."""
+    cls = service_class(service)
+    lines = [
+        f"# `{service}` API",
+        "",
+        f"_Generated from the code by `pioneer docs`; do not edit._ {inspect.getdoc(cls) or ''}",
+        "",
+        f"Transport: nameko RPC on the service `{service}`; metrics and health on HTTP port "
+        f"{DEFAULT_PORTS.get(service, '-')} (`/metrics`, `/health`). Every method takes a bearer "
+        "token in context data `authorization` unless it says no token is needed. Errors are "
+        "`RemoteError` with `exc_type` one of `ValidationError`, `NotFound`, `Conflict`, "
+        "`Unauthorized`, `Forbidden`, `WrongCity`, `Suspended`.",
+        "",
+        "## Methods",
+        "",
+    ]
+    models: dict[str, Any] = {}
+    for name, fn in rpc_methods(cls):
+        roles = fn.contract_roles
+        who = "no token needed" if roles is None else ", ".join(f"`{r}`" for r in sorted(roles))
+        lines += [f"### `{name}`", "", inspect.getdoc(fn) or "", "", f"Roles: {who}.", ""]
+        rows = _argument_rows(fn)
+        if rows:
+            lines += ["| argument | type | required | default |", "|---|---|---|---|", *rows, ""]
+        models.update(_models(fn))
+    publishes = getattr(cls, "publishes", ())
+    if publishes:
+        lines += [
+            "## Events published",
+            "",
+            f"On the exchange `{service}.events` (routing key = type), from the outbox:",
+            "",
+            *[f"- `{event}`" for event in publishes],
+            "",
+        ]
+    bindings = handler_bindings(service)
+    if bindings:
+        lines += ["## Events consumed", "", "| exchange | type | queue |", "|---|---|---|"]
+        lines += [
+            f"| `{b['exchange']}` | `{b['routing_key']}` | `{b['queue']}` |" for b in bindings
+        ]
+        lines.append("")
+    if models:
+        lines += ["## Argument models", ""]
+        for model_name in sorted(models):
+            model = models[model_name]
+            lines += [f"### {model_name}", ""]
+            if model.get("description"):
+                lines += [model["description"], ""]
+            if "properties" in model:
+                required = set(model.get("required", []))
+                lines += ["| field | type | required |", "|---|---|---|"]
+                for field, prop in model["properties"].items():
+                    lines.append(
+                        f"| `{field}` | {_cell(_type_text(prop, models))} | "
+                        f"{'yes' if field in required else 'no'} |"
+                    )
+            else:
+                lines.append(f"{_type_text(model, models)}")
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
