@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from typing import Any
 
 from . import auth
@@ -255,6 +256,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
     if args.command in {"up", "call", "dlq", "status"}:
         import eventlet
 

@@ -99,10 +99,15 @@ def validate_settings(
 def load_yaml_config(path: str | Path) -> dict[str, Any]:
     """Read a nameko config file, expanding ``${ENV:default}`` as ``nameko run`` does."""
     from nameko.cli.main import setup_yaml_parser
+    from nameko.exceptions import ConfigurationError
 
     setup_yaml_parser()
-    with open(path) as fh:
-        config = yaml.safe_load(fh)
+    try:
+        with open(path) as fh:
+            config = yaml.safe_load(fh)
+    except (yaml.YAMLError, ConfigurationError) as exc:
+        reason = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: {reason}") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: not a mapping")
     return config

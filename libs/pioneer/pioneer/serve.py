@@ -6,7 +6,13 @@ bad value stops here with one line naming the key. SIGTERM is handled by nameko'
 entrypoints stop, running workers finish, the outbox relay publishes what is pending.
 """
 
-import eventlet
+import warnings
+
+# Library deprecation notices (eventlet's own, pkg_resources in nameko's CLI) are not for ops.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 
