@@ -295,22 +295,36 @@ def search_nearby(
     limit: int,
 ) -> Page[NearbyStationOut]:
     ranges = geo.covering_ranges(lat, lon, radius_m)
+    # Phase 1 reads only what ranking needs from the cells covering the circle; phase 2 reads the
+    # full rows of the few that are returned (the cells hold about 2.5x the circle's stations).
+    columns = [stations_t.c.id, stations_t.c.lat, stations_t.c.lon]
+    if open_at is not None:
+        columns.append(stations_t.c.opening_hours)
     if service is None:
         cell = stations_t.c.geocell
-        query = select(stations_t)
+        query = select(*columns)
     else:
         cell = services_t.c.geocell
         query = (
-            select(stations_t)
+            select(*columns)
             .join(services_t, services_t.c.station_id == stations_t.c.id)
             .where(services_t.c.service == service)
         )
     query = query.where(or_(*(and_(cell >= lo, cell < hi) for lo, hi in ranges)))
     with ctx.read() as conn:
-        candidates = conn.execute(query).all()
-    ranked = domain.rank_nearby(candidates, lat, lon, radius_m, open_at, limit)
+        ranked = domain.rank_nearby(conn.execute(query).all(), lat, lon, radius_m, open_at, limit)
+        wanted = [item.row.id for item in ranked]
+        rows = {
+            row.id: row
+            for row in conn.execute(select(stations_t).where(stations_t.c.id.in_(wanted)))
+        }
     return Page[NearbyStationOut](
-        items=[station_out(item.row, item.distance_m) for item in ranked], next_cursor=None
+        items=[
+            station_out(rows[item.row.id], item.distance_m)
+            for item in ranked
+            if item.row.id in rows
+        ],
+        next_cursor=None,
     )
 
 
