@@ -36,3 +36,65 @@ def volunteer_data(**overrides: Any) -> dict[str, Any]:
 
 def masked(phone: str) -> str:
     return f"{phone[:3]}****{phone[-4:]}"
+
+
+# Haining: about 30 km across; the synthetic city is a square of that size around its centre.
+HAINING_CENTRE = (30.51, 120.68)
+SKILL_POOL = [
+    "haircut",
+    "repair",
+    "plumbing_electrical",
+    "elderly_care",
+    "medical",
+    "legal_aid",
+    "tutoring",
+    "patrol",
+    "culture_arts",
+    "policy_talk",
+    "environment",
+    "tourist_info",
+    "errands",
+    "housekeeping",
+    "digital_help",
+    "mediation",
+]
+
+
+def synthetic_volunteers(count: int, city: str = "haining", seed: int = 7) -> list[dict[str, Any]]:
+    """``count`` plausible volunteer rows for direct insertion (a city at full size)."""
+    from datetime import UTC, datetime, timedelta
+
+    from pioneer import geo, ids
+
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    lat0, lon0 = HAINING_CENTRE
+    rows = []
+    for i in range(count):
+        located = rng.random() < 0.95
+        lat = lat0 + rng.uniform(-0.135, 0.135) if located else None
+        lon = lon0 + rng.uniform(-0.155, 0.155) if located else None
+        rows.append(
+            {
+                "id": f"{city}-vol-{ids.ulid()}",
+                "city": city,
+                "name": f"志愿者{i}",
+                "phone": f"13{i:09d}",
+                "district": "硖石街道",
+                "community": f"社区{i % 200}",
+                "is_party_member": i % 3 == 0,
+                "party_branch": None,
+                "skills": rng.sample(SKILL_POOL, rng.randint(1, 3)),
+                "availability": WEEKENDS if i % 2 else [],
+                "lat": lat,
+                "lon": lon,
+                "geocell": geo.geocell(lat, lon) if located else None,
+                "status": "suspended" if i % 20 == 0 else "active",
+                "suspended_until": now + timedelta(days=30) if i % 20 == 0 else None,
+                "cards": 1 if i % 20 == 0 else 0,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    return rows

@@ -418,18 +418,8 @@ def search_near(
     return found, None
 
 
-def search_by_id(
-    session: Any,
-    city: str,
-    skill: str | None,
-    status: str,
-    available_at: datetime | None,
-    limit: int,
-    after_id: str | None,
-) -> tuple[list[Any], list[Any] | None]:
-    """One page in id order. With ``available_at`` (a rule, not a column) a bounded scan is
-    filtered and the cursor resumes it, so a page may hold fewer than ``limit`` items while
-    ``next_cursor`` is not null."""
+def by_id_query(city: str, skill: str | None, status: str) -> tuple[Any, Any]:
+    """Volunteers in id order (and the key column to resume after), by an index in that order."""
     if skill is None:
         query = select(volunteers_t).where(
             volunteers_t.c.city == city, volunteers_t.c.status == status
@@ -442,7 +432,22 @@ def search_by_id(
             .where(skills_t.c.city == city, skills_t.c.skill == skill, skills_t.c.status == status)
         )
         key = skills_t.c.volunteer_id
-    query = query.order_by(key)
+    return query.order_by(key), key
+
+
+def search_by_id(
+    session: Any,
+    city: str,
+    skill: str | None,
+    status: str,
+    available_at: datetime | None,
+    limit: int,
+    after_id: str | None,
+) -> tuple[list[Any], list[Any] | None]:
+    """One page in id order. With ``available_at`` (a rule, not a column) a bounded scan is
+    filtered and the cursor resumes it, so a page may hold fewer than ``limit`` items while
+    ``next_cursor`` is not null."""
+    query, key = by_id_query(city, skill, status)
 
     def rows_after(last: str | None, count: int) -> list[Any]:
         q = query if last is None else query.where(key > last)
