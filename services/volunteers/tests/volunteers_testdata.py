@@ -98,3 +98,46 @@ def synthetic_volunteers(count: int, city: str = "haining", seed: int = 7) -> li
             }
         )
     return rows
+
+
+def write_volunteers_csv(path, count: int, seed: int = 11, chinese_header: bool = False) -> None:
+    """A city's spreadsheet of ``count`` good rows (phones 137xxxxxxxx, unique)."""
+    import csv
+
+    rng = random.Random(seed)
+    lat0, lon0 = HAINING_CENTRE
+    header = (
+        ["姓名", "手机", "街道", "社区", "是否党员", "党支部", "技能", "纬度", "经度", "服务时间"]
+        if chinese_header
+        else [
+            "name",
+            "phone",
+            "district",
+            "community",
+            "is_party_member",
+            "party_branch",
+            "skills",
+            "lat",
+            "lon",
+            "availability",
+        ]
+    )
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for i in range(count):
+            party = i % 3 == 0
+            writer.writerow(
+                [
+                    f"志愿者{i}",
+                    f"137{i:08d}",
+                    "硖石街道",
+                    f"社区{i % 200}",
+                    "是" if party else "否",
+                    "硖石街道党工委" if party else "",
+                    "、".join(rng.sample(SKILL_POOL, rng.randint(1, 3))),
+                    f"{lat0 + rng.uniform(-0.13, 0.13):.6f}",
+                    f"{lon0 + rng.uniform(-0.15, 0.15):.6f}",
+                    "FREQ=WEEKLY;BYDAY=SA,SU@08:00-12:00" if i % 2 else "",
+                ]
+            )

@@ -191,37 +191,37 @@ def duplicate_phone(phone: str, city: str) -> Conflict:
 # --- registration and profiles ------------------------------------------------------------------
 
 
-def new_volunteer(volunteer: VolunteerIn, now: datetime) -> Volunteer:
-    """A volunteer row from validated input (shared with the bulk import)."""
+def volunteer_row(volunteer: VolunteerIn, now: datetime) -> dict[str, Any]:
+    """The columns of a new volunteer from validated input (shared with the bulk import)."""
     location = volunteer.location
-    return Volunteer(
-        id=ids.new_id(volunteer.city, "vol"),
-        city=volunteer.city,
-        name=volunteer.name,
-        phone=volunteer.phone,
-        district=volunteer.district,
-        community=volunteer.community,
-        is_party_member=volunteer.is_party_member,
-        party_branch=volunteer.party_branch,
-        skills=list(volunteer.skills),
-        availability=[w.model_dump() for w in volunteer.availability],
-        lat=location.lat if location else None,
-        lon=location.lon if location else None,
-        geocell=geo.geocell(location.lat, location.lon) if location else None,
-        status=domain.ACTIVE,
-        suspended_until=None,
-        cards=0,
-        version=1,
-        created_at=now,
-        updated_at=now,
-    )
+    return {
+        "id": ids.new_id(volunteer.city, "vol"),
+        "city": volunteer.city,
+        "name": volunteer.name,
+        "phone": volunteer.phone,
+        "district": volunteer.district,
+        "community": volunteer.community,
+        "is_party_member": volunteer.is_party_member,
+        "party_branch": volunteer.party_branch,
+        "skills": list(volunteer.skills),
+        "availability": [w.model_dump() for w in volunteer.availability],
+        "lat": location.lat if location else None,
+        "lon": location.lon if location else None,
+        "geocell": geo.geocell(location.lat, location.lon) if location else None,
+        "status": domain.ACTIVE,
+        "suspended_until": None,
+        "cards": 0,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def register(ctx: RequestContext, volunteer: VolunteerIn) -> VolunteerOut:
     auth.require_city(ctx.caller, volunteer.city, roles=REGISTRARS)
     ctx.require_served(volunteer.city, "volunteer")
     require_known_codes(ctx, volunteer.city, volunteer.skills, "volunteer.skills")
-    row = new_volunteer(volunteer, clock.utcnow())
+    row = Volunteer(**volunteer_row(volunteer, clock.utcnow()))
     with ctx.uow() as uow:
         uow.session.add(row)
         uow.flush_or_conflict(duplicate_phone(row.phone, row.city))
