@@ -315,7 +315,8 @@ def replicate_station(ctx: RequestContext, uow: Any, event: Event) -> None:
     if ctx.serves(event.city):
         return  # our own station: this deployment wrote it
     data = StationChanged.model_validate(event.data)
-    row = uow.session.get(Station, data.station_id)
+    # Locked: two versions handled at once by two workers must not both pass the version check.
+    row = uow.session.get(Station, data.station_id, with_for_update=True)
     if row is not None and row.version >= data.version:
         return
     now = clock.utcnow()
