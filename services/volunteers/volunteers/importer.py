@@ -148,7 +148,8 @@ def parse_row(record: dict[str, str], city: str, catalog: Catalog) -> VolunteerI
     try:
         volunteer = validate(VolunteerIn, data)
     except ValidationError as exc:
-        raise RowError(exc.field, exc.problem) from None
+        # A rule across fields (repeated skills, a branch without membership) names the row.
+        raise RowError("row" if exc.field == "arguments" else exc.field, exc.problem) from None
     for index, code in enumerate(volunteer.skills):
         if not catalog.knows(city, code):
             raise RowError(f"skills.{index}", f"unknown service code {code!r}")
