@@ -9,6 +9,8 @@ pioneer call SERVICE METHOD [JSON_KWARGS] [--token T | --role R --city C --sub S
 pioneer dlq list|replay --service S [--deployment NAME] [--event-id ID ...]
 pioneer definitions [--out FILE]  RabbitMQ topology derived from the code
 pioneer docs [--out DIR]          the API reference (docs/api) generated from the code
+pioneer import KIND FILE [...]    bulk import by a service's importer (`pioneer import volunteers
+                                  FILE.csv --city haining`; `pioneer import KIND --help`)
 """
 
 from __future__ import annotations
@@ -185,6 +187,18 @@ def cmd_definitions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Hand over to the importer a service registers (entry point group ``pioneer.importers``)."""
+    from importlib.metadata import entry_points
+
+    importers = {ep.name: ep for ep in entry_points(group="pioneer.importers")}
+    if args.kind not in importers:
+        known = ", ".join(sorted(importers)) or "none installed"
+        print(f"pioneer: no importer for {args.kind!r} ({known})", file=sys.stderr)
+        return 2
+    return int(importers[args.kind].load()(args.args) or 0)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pioneer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -251,6 +265,11 @@ def parser() -> argparse.ArgumentParser:
     df.add_argument("--user", default="pioneer")
     df.add_argument("--password", default="pioneer")
     df.set_defaults(func=cmd_definitions)
+
+    im = sub.add_parser("import", help="bulk import records (e.g. volunteers FILE.csv --city C)")
+    im.add_argument("kind", help="what to import: a service's importer (volunteers)")
+    im.add_argument("args", nargs=argparse.REMAINDER, help="the importer's own arguments")
+    im.set_defaults(func=cmd_import)
     return p
 
 

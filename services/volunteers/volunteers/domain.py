@@ -1,0 +1,154 @@
+"""Volunteers' rules, free of nameko, the broker and the database.
+
+- The discipline ladder (纪律阶梯): every upheld complaint is a card. The first is a warning and
+  30 days' suspension, the second a yellow card and 90 days, the third a red card: removed.
+  A suspension ends when ``suspended_until`` passes, or earlier by an admin's ``reinstate``.
+  Removal is final here (no transition out of ``removed``).
+- Complaints are decided once: ``open`` -> ``upheld`` or ``dismissed``.
+- Phones are shown masked (``138****5678``) to everyone but admins.
+- Nearby search: candidates found through the geocell index are measured exactly, filtered by
+  radius, availability and the page's position, and ranked by (distance, id).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from pioneer import geo
+from pioneer.logs import mask_phone
+from pioneer.schedule import is_open_at
+
+ACTIVE, SUSPENDED, REMOVED = "active", "suspended", "removed"
+WARNING, YELLOW_CARD, RED_CARD = "warning", "yellow_card", "red_card"
+# cards after upholding -> (level, days suspended; None means removed)
+LADDER: dict[int, tuple[str, int | None]] = {
+    1: (WARNING, 30),
+    2: (YELLOW_CARD, 90),
+    3: (RED_CARD, None),
+}
+OPEN, UPHELD, DISMISSED = "open", "upheld", "dismissed"
+
+
+class TransitionError(ValueError):
+    """The volunteer's or complaint's state does not allow this change."""
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A volunteer's disciplinary state."""
+
+    status: str
+    suspended_until: datetime | None
+    cards: int
+
+
+@dataclass(frozen=True)
+class Sanction:
+    """What upholding a complaint does: the ladder level reached and the standing after it."""
+
+    level: str
+    standing: Standing
+
+    @property
+    def event_type(self) -> str:
+        return "volunteer_removed" if self.standing.status == REMOVED else "volunteer_suspended"
+
+
+def uphold(standing: Standing, now: datetime) -> Sanction:
+    """Climb one rung. A suspension never shortens one already running."""
+    if standing.status == REMOVED:
+        raise TransitionError("the volunteer has already been removed")
+    cards = standing.cards + 1
+    level, days = LADDER[min(cards, max(LADDER))]
+    if days is None:
+        return Sanction(level, Standing(REMOVED, None, cards))
+    until = now + timedelta(days=days)
+    if (
+        standing.status == SUSPENDED
+        and standing.suspended_until
+        and standing.suspended_until > until
+    ):
+        until = standing.suspended_until
+    return Sanction(level, Standing(SUSPENDED, until, cards))
+
+
+def reinstate(standing: Standing) -> Standing:
+    """End a suspension (early, by an admin, or because it is due); cards stay."""
+    if standing.status != SUSPENDED:
+        raise TransitionError(f"the volunteer is {standing.status}, not suspended")
+    return replace(standing, status=ACTIVE, suspended_until=None)
+
+
+def suspension_due(standing: Standing, now: datetime) -> bool:
+    """Whether a suspension has run its course."""
+    return (
+        standing.status == SUSPENDED
+        and standing.suspended_until is not None
+        and standing.suspended_until <= now
+    )
+
+
+def decide(complaint_status: str) -> None:
+    """A complaint is decided once."""
+    if complaint_status != OPEN:
+        raise TransitionError(f"the complaint is already {complaint_status}")
+
+
+def shown_phone(phone: str, admin: bool) -> str:
+    """The phone as a caller sees it: in full for admins, masked for everyone else."""
+    return phone if admin else mask_phone(phone)
+
+
+# --- nearby search ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    """A candidate within the radius, measured."""
+
+    distance_m: float
+    id: str
+    row: Any
+
+
+def measure(
+    candidates: Iterable[Any],
+    lat: float,
+    lon: float,
+    radius_m: float,
+    after: tuple[float, str] | None,
+    available_at: datetime | None,
+) -> list[Found]:
+    """Candidates within ``radius_m``, past ``after`` in (distance, id) order and available at
+    ``available_at``, sorted nearest first. Rows need ``id``, ``lat``, ``lon`` (and
+    ``availability`` when ``available_at`` is given)."""
+    found = []
+    for row in candidates:
+        if row.lat is None or row.lon is None:
+            continue
+        distance = round(geo.distance_m(lat, lon, row.lat, row.lon), 1)
+        if distance > radius_m:
+            continue
+        if after is not None and (distance, row.id) <= after:
+            continue
+        if available_at is not None and not is_open_at(row.availability or [], available_at):
+            continue
+        found.append(Found(distance, row.id, row))
+    found.sort(key=lambda item: (item.distance_m, item.id))
+    return found
+
+
+def first_radius(after_m: float | None, limit: int, max_radius_m: float) -> float:
+    """Where an expanding search starts: just past the previous page, at least 300 m."""
+    start = 300.0 if after_m is None else after_m * 1.2 + 300.0
+    return min(max_radius_m, max(start, 300.0 + limit))
+
+
+def next_radius(radius_m: float, found: int, wanted: int, max_radius_m: float) -> float:
+    """Grow the search circle so it probably holds ``wanted`` (area grows with the radius squared)."""
+    factor = math.sqrt(wanted / found) * 1.3 if found else 4.0
+    return min(max_radius_m, radius_m * min(4.0, max(1.5, factor)))
