@@ -377,9 +377,15 @@ def nearby_query(
         _geocell_in(skills_t.c.geocell, ranges),
     )
     if with_availability:
-        query = query.add_columns(volunteers_t.c.availability).join(
-            volunteers_t, volunteers_t.c.id == skills_t.c.volunteer_id
+        # A per-candidate primary-key lookup, not a join: a join lets PostgreSQL's planner pick a
+        # hash join over the whole volunteers table when its estimates drift.
+        availability = (
+            select(volunteers_t.c.availability)
+            .where(volunteers_t.c.id == skills_t.c.volunteer_id)
+            .scalar_subquery()
+            .label("availability")
         )
+        query = query.add_columns(availability)
     return query
 
 
