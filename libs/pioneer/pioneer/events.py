@@ -130,3 +130,27 @@ class VolunteerCheckedIn(EventData):
     hours: float
     points: int
     checked_in_at: datetime | None = None
+
+
+# --- wishes -----------------------------------------------------------------------------------
+
+
+class WishChanged(EventData):
+    """Every ``wish_*`` event: the wish as it now is, never the beneficiary's contact details.
+
+    ``volunteer_id`` and ``volunteer_city`` name the volunteer the change is about (the claimer,
+    the one releasing, the one whose work was confirmed in ``wish_closed``), or are null.
+    """
+
+    wish_id: str
+    city: str
+    status: str
+    title: str
+    category: str
+    location: Point
+    deadline: datetime
+    volunteer_id: str | None = None
+    volunteer_city: str | None = None
+    reason: str | None = None
+    rating: int | None = None
+    version: int

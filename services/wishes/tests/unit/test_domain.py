@@ -1,0 +1,89 @@
+"""Wishes' rules on plain data: no broker, no database."""
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from wishes import domain
+
+NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+
+# Every (state, action) pair the machine allows, and where it leads.
+ALLOWED = {
+    ("submitted", "approve"): "published",
+    ("submitted", "reject"): "rejected",
+    ("submitted", "cancel"): "cancelled",
+    ("published", "claim"): "claimed",
+    ("published", "cancel"): "cancelled",
+    ("published", "expire"): "expired",
+    ("claimed", "release"): "published",
+    ("claimed", "fulfill"): "fulfilled",
+    ("claimed", "cancel"): "cancelled",
+    ("fulfilled", "confirm"): "closed",
+}
+
+
+@pytest.mark.parametrize("status", domain.STATUSES)
+@pytest.mark.parametrize("action", sorted(domain.TRANSITIONS))
+def test_every_transition(status, action):
+    if (status, action) in ALLOWED:
+        assert domain.transition(status, action) == ALLOWED[(status, action)]
+    else:
+        with pytest.raises(domain.TransitionNotAllowed):
+            domain.transition(status, action)
+
+
+def test_final_states_allow_nothing():
+    for status in domain.FINAL:
+        assert not any(status in domain.sources(action) for action in domain.TRANSITIONS)
+
+
+def test_every_action_publishes_an_event():
+    assert set(domain.EVENTS) == set(domain.TRANSITIONS)
+    assert domain.EVENTS["confirm"] == "wish_closed"
+    assert domain.EVENTS["approve"] == "wish_published"
+
+
+def test_refusals_say_why():
+    assert domain.refusal("claimed", "claim") == "wish is already claimed"
+    assert domain.refusal("closed", "cancel") == "a closed wish cannot be cancelled"
+    assert domain.review_action(True) == "approve" and domain.review_action(False) == "reject"
+
+
+def test_deadlines():
+    assert domain.check_deadline(NOW + timedelta(days=3), NOW) is None
+    assert domain.check_deadline(NOW, NOW) == "must be in the future"
+    assert domain.check_deadline(NOW - timedelta(seconds=1), NOW) == "must be in the future"
+    assert domain.check_deadline(NOW + timedelta(days=400), NOW) == "must be within a year"
+    assert domain.is_overdue("published", NOW, NOW)
+    assert not domain.is_overdue("published", NOW + timedelta(seconds=1), NOW)
+    assert not domain.is_overdue("claimed", NOW - timedelta(days=1), NOW)
+
+
+def test_who_sees_the_beneficiary():
+    def sees(admin=False, caller=None, claimed_by=None, status="claimed"):
+        return domain.sees_beneficiary(
+            is_city_admin=admin, caller_volunteer=caller, claimed_by=claimed_by, status=status
+        )
+
+    assert sees(admin=True, status="submitted")
+    assert sees(caller="v1", claimed_by="v1")
+    assert sees(caller="v1", claimed_by="v1", status="fulfilled")
+    assert not sees(caller="v2", claimed_by="v1")
+    assert not sees(caller=None, claimed_by=None, status="published")
+    assert not sees(caller="v1", claimed_by="v1", status="cancelled")
+
+
+def test_rank_nearby_orders_and_resumes():
+    here = (30.0, 121.0)
+    rows = [
+        SimpleNamespace(id="c", lat=30.001, lon=121.0),  # ~111 m
+        SimpleNamespace(id="a", lat=30.01, lon=121.0),  # ~1.1 km
+        SimpleNamespace(id="b", lat=30.001, lon=121.0),  # same as c
+        SimpleNamespace(id="far", lat=30.2, lon=121.0),  # ~22 km
+    ]
+    ranked = domain.rank_nearby(rows, *here, 2000)
+    assert [wid for _, wid in ranked] == ["b", "c", "a"]
+    assert domain.rank_nearby(rows, *here, 2000, after=list(ranked[0])) == ranked[1:]
+    assert domain.rank_nearby(rows, *here, 50) == []

@@ -1,0 +1,104 @@
+"""The wishes service: entrypoints only. Each validates (by its signature), then calls the
+service layer in ``handlers``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pioneer import auth
+from pioneer.entrypoints import rpc, timer
+from pioneer.replica import VolunteerReplicaHandlers
+from pioneer.schemas import CityName, Code, Cursor, Limit, Location, RecordId, ShortText
+from pioneer.service import PioneerService
+
+from . import handlers
+from .schemas import ConfirmationIn, FulfillmentIn, Radius, WishIn, WishStatus
+from .settings import WishesSettings
+
+ANYONE = auth.ANY_ROLE
+STAFF = handlers.STAFF
+ACTING = {auth.VOLUNTEER, auth.ADMIN, auth.DISPATCHER, auth.SYSTEM}
+EXPIRE_EVERY_S = 2.0
+
+
+class WishesService(VolunteerReplicaHandlers, PioneerService):
+    """Micro-wishes (微心愿): submitted, reviewed, claimed exactly once, fulfilled, confirmed."""
+
+    name = "wishes"
+    settings_model = WishesSettings
+    publishes = (
+        "wish_submitted",
+        "wish_published",
+        "wish_rejected",
+        "wish_claimed",
+        "wish_released",
+        "wish_fulfilled",
+        "wish_closed",
+        "wish_cancelled",
+        "wish_expired",
+    )
+    migrations = str(Path(__file__).parent / "migrations")
+
+    @rpc(roles=STAFF, sensitive=("wish",))
+    def submit_wish(self, wish: WishIn):
+        """Submit a resident's wish (status ``submitted``); the beneficiary stays in this service."""
+        return handlers.submit_wish(self.ctx, wish)
+
+    @rpc(roles={auth.ADMIN})
+    def review_wish(self, wish_id: RecordId, approve: bool, reason: ShortText | None = None):
+        """Publish (``approve=True``) or reject a submitted wish (admin of its city)."""
+        return handlers.review_wish(self.ctx, wish_id, approve, reason)
+
+    @rpc(roles=ACTING)
+    def claim_wish(self, wish_id: RecordId, volunteer_id: RecordId):
+        """Claim a published wish: exactly one of any number of concurrent claims wins."""
+        return handlers.claim_wish(self.ctx, wish_id, volunteer_id)
+
+    @rpc(roles=ACTING)
+    def release_wish(self, wish_id: RecordId, volunteer_id: RecordId):
+        """Give a claimed wish back (it is ``published`` again)."""
+        return handlers.release_wish(self.ctx, wish_id, volunteer_id)
+
+    @rpc(roles=ACTING)
+    def fulfill_wish(self, wish_id: RecordId, volunteer_id: RecordId, fulfillment: FulfillmentIn):
+        """The volunteer holding the wish reports it done (``fulfilled``)."""
+        return handlers.fulfill_wish(self.ctx, wish_id, volunteer_id, fulfillment)
+
+    @rpc(roles=STAFF)
+    def confirm_wish(self, wish_id: RecordId, confirmation: ConfirmationIn):
+        """Confirm a fulfilled wish with a rating 1..5 (``closed``; ``wish_closed`` credits the
+        volunteer)."""
+        return handlers.confirm_wish(self.ctx, wish_id, confirmation)
+
+    @rpc(roles=STAFF)
+    def cancel_wish(self, wish_id: RecordId, reason: ShortText):
+        """Cancel a wish that is submitted, published or claimed."""
+        return handlers.cancel_wish(self.ctx, wish_id, reason)
+
+    @rpc(roles=ANYONE)
+    def get_wish(self, wish_id: RecordId):
+        """One wish; the beneficiary only for the claimer and the city's admins."""
+        return handlers.get_wish(self.ctx, wish_id)
+
+    @rpc(roles=ANYONE)
+    def list_wishes(
+        self,
+        city: CityName,
+        status: WishStatus | None = None,
+        category: Code | None = None,
+        near: Location | None = None,
+        radius_m: Radius | None = None,
+        limit: Limit = 50,
+        cursor: Cursor | None = None,
+    ):
+        """Wishes of a city by status and category, in id order; with ``near``, within
+        ``radius_m`` and nearest first. Paged."""
+        point = (near.lat, near.lon) if near is not None else None
+        return handlers.list_wishes(
+            self.ctx, city, status, category, point, radius_m, limit, cursor
+        )
+
+    @timer(EXPIRE_EVERY_S)
+    def expire_due(self) -> None:
+        """Expire published wishes past their deadline (``wish_expired``)."""
+        handlers.expire_due(self.ctx)
