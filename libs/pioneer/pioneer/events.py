@@ -154,3 +154,24 @@ class WishChanged(EventData):
     reason: str | None = None
     rating: int | None = None
     version: int
+
+
+class RequestChanged(EventData):
+    """Every ``request_*`` event: the request as it now is, never the requester's name, phone or
+    address. ``offered_to`` lists the volunteers holding an open offer; ``volunteer_id`` and
+    ``volunteer_city`` name the volunteer the change is about (who accepted, declined or did the
+    work in ``request_completed``), or are null."""
+
+    request_id: str
+    city: str
+    status: str
+    service: str
+    urgency: str
+    location: Point
+    offered_to: list[str] = []
+    volunteer_id: str | None = None
+    volunteer_city: str | None = None
+    attempts: int = 0
+    reason: str | None = None
+    rating: int | None = None
+    version: int

@@ -89,8 +89,8 @@ def upsert_newer(session: Session, table: Table, key: str, values: dict[str, Any
     session.execute(stmt)
 
 
-def apply_volunteer_event(session: Session, event: Event) -> None:
-    """Fold a ``volunteer_*`` event into the replica."""
+def apply_volunteer_event(session: Session, event: Event) -> str:
+    """Fold a ``volunteer_*`` event into the replica; the volunteer's id."""
     data = VolunteerChanged.model_validate(event.data)
     upsert_newer(
         session,
@@ -108,6 +108,7 @@ def apply_volunteer_event(session: Session, event: Event) -> None:
             "updated_at": clock.utcnow(),
         },
     )
+    return data.volunteer_id
 
 
 def get_volunteer(session: Session, volunteer_id: str) -> VolunteerState | None:
@@ -138,24 +139,32 @@ def require_eligible(
 
 
 class VolunteerReplicaHandlers:
-    """Mix into a service to keep ``volunteer_replica`` current from volunteers' events."""
+    """Mix into a service to keep ``volunteer_replica`` current from volunteers' events.
+
+    A service that derives more from the replica (wishes' dispatch index) overrides
+    ``replica_changed``; it runs in the same transaction, after the event was folded in (or
+    found older than what the replica holds).
+    """
+
+    def replica_changed(self, uow: Any, volunteer_id: str) -> None:
+        """Called after each volunteer event is applied; does nothing unless overridden."""
 
     @event_handler("volunteers", "volunteer_registered")
     def on_volunteer_registered(self, uow: Any, event: Event) -> None:
-        apply_volunteer_event(uow.session, event)
+        self.replica_changed(uow, apply_volunteer_event(uow.session, event))
 
     @event_handler("volunteers", "volunteer_updated")
     def on_volunteer_updated(self, uow: Any, event: Event) -> None:
-        apply_volunteer_event(uow.session, event)
+        self.replica_changed(uow, apply_volunteer_event(uow.session, event))
 
     @event_handler("volunteers", "volunteer_suspended")
     def on_volunteer_suspended(self, uow: Any, event: Event) -> None:
-        apply_volunteer_event(uow.session, event)
+        self.replica_changed(uow, apply_volunteer_event(uow.session, event))
 
     @event_handler("volunteers", "volunteer_reinstated")
     def on_volunteer_reinstated(self, uow: Any, event: Event) -> None:
-        apply_volunteer_event(uow.session, event)
+        self.replica_changed(uow, apply_volunteer_event(uow.session, event))
 
     @event_handler("volunteers", "volunteer_removed")
     def on_volunteer_removed(self, uow: Any, event: Event) -> None:
-        apply_volunteer_event(uow.session, event)
+        self.replica_changed(uow, apply_volunteer_event(uow.session, event))

@@ -26,3 +26,17 @@ def wish_data(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+def request_data(**overrides: Any) -> dict[str, Any]:
+    data = {
+        "city": "cixi",
+        "service": "repair",
+        "description": "电视机没有图像",
+        "location": dict(FANGJIAHETOU),
+        "address": "龙山镇方家河头村8号",
+        "requester": {"name": "李大伯", "phone": "13900001111"},
+        "urgency": "normal",
+    }
+    data.update(overrides)
+    return data

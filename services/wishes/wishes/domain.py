@@ -154,3 +154,118 @@ def rank_nearby(
         key = (float(after[0]), str(after[1]))
         found = [item for item in found if item > key]
     return found
+
+
+# --- service requests (hotline dispatch) ---------------------------------------------------------
+#
+#   new --offer--> dispatched --accept--> accepted --complete--> completed --rate--> closed
+#    |                |  ^                    |
+#    |                +--+ (declined or timed out: offer the next candidates)
+#    +--none left-->  unassigned  <--none left--+ (from dispatched)
+#   new, dispatched, accepted, unassigned --cancel--> cancelled
+
+R_NEW = "new"
+R_DISPATCHED = "dispatched"
+R_ACCEPTED = "accepted"
+R_COMPLETED = "completed"
+R_CLOSED = "closed"
+R_UNASSIGNED = "unassigned"
+R_CANCELLED = "cancelled"
+REQUEST_STATUSES = (
+    R_NEW,
+    R_DISPATCHED,
+    R_ACCEPTED,
+    R_COMPLETED,
+    R_CLOSED,
+    R_UNASSIGNED,
+    R_CANCELLED,
+)
+
+REQUEST_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "offer": (frozenset({R_NEW, R_DISPATCHED}), R_DISPATCHED),
+    "exhaust": (frozenset({R_NEW, R_DISPATCHED}), R_UNASSIGNED),
+    "accept": (frozenset({R_DISPATCHED}), R_ACCEPTED),
+    "complete": (frozenset({R_ACCEPTED}), R_COMPLETED),
+    "rate": (frozenset({R_COMPLETED}), R_CLOSED),
+    "cancel": (frozenset({R_NEW, R_DISPATCHED, R_ACCEPTED, R_UNASSIGNED}), R_CANCELLED),
+}
+
+REQUEST_EVENTS = {
+    "offer": "request_dispatched",
+    "exhaust": "request_unassigned",
+    "accept": "request_accepted",
+    "complete": "request_completed",
+    "rate": "request_rated",
+    "cancel": "request_cancelled",
+}
+
+# Offers: the outcome of each attempt as ``attempts`` shows it.
+OFFER_OPEN = "open"
+OFFER_ACCEPTED = "accepted"
+OFFER_DECLINED = "declined"
+OFFER_TIMED_OUT = "timed_out"
+OFFER_WITHDRAWN = "withdrawn"
+OFFERS_AT_ONCE = {"normal": 1, "urgent": 1, "emergency": 3}
+
+
+def request_transition(status: str, action: str) -> str:
+    """The request's state after ``action``; ``TransitionNotAllowed`` if it may not happen."""
+    allowed, after = REQUEST_TRANSITIONS[action]
+    if status not in allowed:
+        raise TransitionNotAllowed(f"a request that is {status} cannot be {_R_PAST[action]}")
+    return after
+
+
+def request_sources(action: str) -> frozenset[str]:
+    return REQUEST_TRANSITIONS[action][0]
+
+
+_R_PAST = {
+    "offer": "offered",
+    "exhaust": "left unassigned",
+    "accept": "accepted",
+    "complete": "completed",
+    "rate": "rated",
+    "cancel": "cancelled",
+}
+
+
+def service_circle_m(minutes: float, speed_kmh: float) -> float:
+    """The radius of an n-minute service circle at a travel speed, in metres."""
+    return minutes * speed_kmh * 1000 / 60
+
+
+def offers_at_once(urgency: str) -> int:
+    """How many volunteers one round offers the request to (the three nearest in an emergency)."""
+    return OFFERS_AT_ONCE[urgency]
+
+
+def choose_candidates(
+    candidates: Iterable[Any],
+    lat: float,
+    lon: float,
+    radius_m: float,
+    excluded: set[str],
+    count: int,
+) -> list[tuple[float, Any]]:
+    """The ``count`` nearest candidates (rows with ``volunteer_id``, ``lat``, ``lon``) within
+    ``radius_m`` and not ``excluded`` (already tried, busy, ineligible), as (distance, row)."""
+    found = {}
+    for row in candidates:
+        if row.volunteer_id in excluded:
+            continue
+        distance = round(geo.distance_m(lat, lon, row.lat, row.lon), 1)
+        if distance <= radius_m and (
+            row.volunteer_id not in found or distance < found[row.volunteer_id][0]
+        ):
+            found[row.volunteer_id] = (distance, row)
+    ranked = sorted(found.values(), key=lambda item: (item[0], item[1].volunteer_id))
+    return ranked[:count]
+
+
+def sees_requester(
+    *, is_city_staff: bool, caller_volunteer: str | None, assigned_to: str | None
+) -> bool:
+    """The requester's name, phone and address: the city's admins and dispatchers, and the
+    volunteer the request is assigned to."""
+    return is_city_staff or (caller_volunteer is not None and caller_volunteer == assigned_to)

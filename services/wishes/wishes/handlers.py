@@ -1,5 +1,7 @@
 """Wishes' service layer: each function is one use case, run inside a unit of work.
 
+Micro-wishes first, then hotline service requests and their dispatch.
+
 Every change of state is one conditional ``UPDATE wishes ... WHERE id = :id AND status IN
 (:sources) [AND ...] RETURNING ...``: of any number of racing calls the database lets exactly the
 allowed ones through, and the rest see no row and get ``Conflict``. Nothing else is locked and
@@ -9,24 +11,42 @@ transaction.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
 
 from pioneer import auth, clock, geo, ids
 from pioneer.errors import Conflict, NotFound, ValidationError
-from pioneer.events import WishChanged
+from pioneer.events import RequestChanged, WishChanged
 from pioneer.kernel import RequestContext
 from pioneer.paging import decode_cursor, page
-from pioneer.replica import require_eligible
+from pioneer.replica import require_eligible, volunteer_replica
 from pioneer.schemas import Page
 
 from . import domain
-from .models import Wish
-from .schemas import ConfirmationIn, FulfillmentIn, NearbyWishOut, WishIn, WishOut
+from .models import DispatchSkill, RequestOffer, ServiceRequest, Wish
+from .schemas import (
+    CompletionIn,
+    ConfirmationIn,
+    FulfillmentIn,
+    NearbyWishOut,
+    RatingIn,
+    RequestIn,
+    RequestOut,
+    WishIn,
+    WishOut,
+)
 
 wishes_t = Wish.__table__
+requests_t, offers_t, skills_t = (
+    ServiceRequest.__table__,
+    RequestOffer.__table__,
+    DispatchSkill.__table__,
+)
+replica_t = volunteer_replica
+# Who raises, rates and cancels hotline requests.
+DISPATCHERS = frozenset({auth.ADMIN, auth.DISPATCHER, auth.SYSTEM})
 # Who submits, confirms and cancels wishes for residents.
 STAFF = frozenset({auth.ADMIN, auth.DISPATCHER, auth.STATION_MANAGER, auth.SYSTEM})
 
@@ -386,3 +406,516 @@ def expire_due(ctx: RequestContext) -> int:
     if rows:
         ctx.log.info("wishes_expired", count=len(rows))
     return len(rows)
+
+
+# --- service requests: presenting ---------------------------------------------------------------
+
+
+def request_out(row: Any, offers: list[Any], caller: auth.Caller) -> RequestOut:
+    """The request as ``caller`` may see it: the requester and address only for the city's
+    admins and dispatchers and the assigned volunteer."""
+    shown = domain.sees_requester(
+        is_city_staff=caller.has(auth.ADMIN, auth.DISPATCHER) and caller.covers(row.city),
+        caller_volunteer=caller.sub if auth.VOLUNTEER in caller.roles else None,
+        assigned_to=row.assigned_to,
+    )
+    open_offers = [o.volunteer_id for o in offers if o.status == domain.OFFER_OPEN]
+    return RequestOut.model_validate(
+        {
+            "id": row.id,
+            "city": row.city,
+            "status": row.status,
+            "service": row.service,
+            "urgency": row.urgency,
+            "description": row.description,
+            "location": {"lat": row.lat, "lon": row.lon},
+            "address": row.address if shown else None,
+            "requester": row.requester if shown else None,
+            "offered_to": open_offers[0] if open_offers else None,
+            "offers": open_offers,
+            "assigned_to": row.assigned_to,
+            "attempts": [
+                {
+                    "volunteer_id": o.volunteer_id,
+                    "outcome": "offered" if o.status == domain.OFFER_OPEN else o.status,
+                    "at": o.decided_at or o.offered_at,
+                    "distance_m": o.distance_m,
+                }
+                for o in offers
+            ],
+            "completion_note": row.completion_note,
+            "completed_at": row.completed_at,
+            "rating": row.rating,
+            "feedback": row.feedback,
+            "reason": row.reason,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+        }
+    )
+
+
+def request_event(
+    row: Any,
+    offers: list[Any],
+    volunteer_id: str | None = None,
+    volunteer_city: str | None = None,
+) -> RequestChanged:
+    """Event data: the request without its requester or address."""
+    return RequestChanged(
+        request_id=row.id,
+        city=row.city,
+        status=row.status,
+        service=row.service,
+        urgency=row.urgency,
+        location={"lat": row.lat, "lon": row.lon},
+        offered_to=[o.volunteer_id for o in offers if o.status == domain.OFFER_OPEN],
+        volunteer_id=volunteer_id,
+        volunteer_city=volunteer_city,
+        attempts=len(offers),
+        reason=row.reason,
+        rating=row.rating,
+        version=row.version,
+    )
+
+
+def _offers(conn: Any, request_id: str) -> list[Any]:
+    return conn.execute(
+        select(offers_t)
+        .where(offers_t.c.request_id == request_id)
+        .order_by(offers_t.c.offered_at, offers_t.c.distance_m, offers_t.c.volunteer_id)
+    ).all()
+
+
+def _emit_request(uow: Any, event_type: str, row: Any, **volunteer: Any) -> None:
+    uow.emit(event_type, row.city, request_event(row, _offers(uow.session, row.id), **volunteer))
+
+
+def _unassigned_counter(ctx: RequestContext) -> Any:
+    metrics = ctx.kernel.metrics
+    counter = metrics.__dict__.get("_requests_unassigned")
+    if counter is None:
+        counter = metrics.counter(
+            "pioneer_requests_unassigned_total",
+            "Service requests left unassigned: no eligible volunteer left in the service circle",
+            ["city"],
+        )
+        metrics.__dict__["_requests_unassigned"] = counter
+    return counter
+
+
+# --- the dispatch index (kept from the volunteer replica) ---------------------------------------
+
+
+def rebuild_dispatch_skills(uow: Any, volunteer_id: str) -> None:
+    """Make ``dispatch_skills`` say what the replica now holds about ``volunteer_id``."""
+    row = uow.session.execute(
+        select(replica_t).where(replica_t.c.volunteer_id == volunteer_id)
+    ).first()
+    uow.session.execute(delete(skills_t).where(skills_t.c.volunteer_id == volunteer_id))
+    if row is None or row.status == "removed" or row.lat is None or row.lon is None:
+        return
+    skills = [s for s in dict.fromkeys(row.skills or []) if isinstance(s, str) and len(s) <= 40]
+    if skills:
+        cell = geo.geocell(row.lat, row.lon)
+        uow.session.execute(
+            insert(skills_t),
+            [
+                {
+                    "volunteer_id": volunteer_id,
+                    "skill": skill,
+                    "city": row.city,
+                    "lat": row.lat,
+                    "lon": row.lon,
+                    "geocell": cell,
+                }
+                for skill in skills
+            ],
+        )
+
+
+# --- dispatch -----------------------------------------------------------------------------------
+
+
+def _dispatch(ctx: RequestContext, uow: Any, request: Any, now: datetime) -> Any:
+    """Offer ``request`` (new, or dispatched with no open offer) to the nearest eligible
+    candidates not tried yet, or leave it unassigned; the request row as it now is."""
+    minutes, speed = ctx.settings.circle(request.city)
+    radius = domain.service_circle_m(minutes, speed)
+    cell = skills_t.c.geocell
+    busy = exists().where(
+        requests_t.c.assigned_to == skills_t.c.volunteer_id,
+        requests_t.c.status == domain.R_ACCEPTED,
+    )
+    tried = exists().where(
+        offers_t.c.request_id == request.id, offers_t.c.volunteer_id == skills_t.c.volunteer_id
+    )
+    eligible = or_(
+        replica_t.c.status == "active",
+        and_(replica_t.c.status == "suspended", replica_t.c.suspended_until <= now),
+    )
+    query = (
+        select(skills_t.c.volunteer_id, skills_t.c.lat, skills_t.c.lon, replica_t.c.city)
+        .join(replica_t, replica_t.c.volunteer_id == skills_t.c.volunteer_id)
+        .where(
+            skills_t.c.skill == request.service,
+            or_(
+                *(
+                    and_(cell >= lo, cell < hi)
+                    for lo, hi in geo.covering_ranges(request.lat, request.lon, radius)
+                )
+            ),
+            eligible,
+            ~busy,
+            ~tried,
+        )
+    )
+    chosen = domain.choose_candidates(
+        uow.session.execute(query).all(),
+        request.lat,
+        request.lon,
+        radius,
+        set(),
+        domain.offers_at_once(request.urgency),
+    )
+    action = "offer" if chosen else "exhaust"
+    if chosen:
+        expires = now + timedelta(seconds=ctx.settings.OFFER_TIMEOUT_S)
+        uow.session.execute(
+            insert(offers_t),
+            [
+                {
+                    "request_id": request.id,
+                    "volunteer_id": row.volunteer_id,
+                    "volunteer_city": row.city,
+                    "status": domain.OFFER_OPEN,
+                    "distance_m": distance,
+                    "offered_at": now,
+                    "expires_at": expires,
+                }
+                for distance, row in chosen
+            ],
+        )
+    row = uow.session.execute(
+        update(requests_t)
+        .where(
+            requests_t.c.id == request.id,
+            requests_t.c.status.in_(sorted(domain.request_sources(action))),
+        )
+        .values(
+            status=domain.REQUEST_TRANSITIONS[action][1],
+            version=requests_t.c.version + 1,
+            updated_at=now,
+        )
+        .returning(*requests_t.c)
+    ).first()
+    _emit_request(uow, domain.REQUEST_EVENTS[action], row)
+    if not chosen:
+        _unassigned_counter(ctx).labels(ctx.kernel.metrics.service, row.city).inc()
+        ctx.log.warning("request_unassigned", request_id=row.id, city=row.city)
+    return row
+
+
+def _locked_request(uow: Any, request_id: str) -> Any:
+    """The request row, locked for this transaction (PostgreSQL; SQLite writers run one at a
+    time): decisions about its offers are taken one after another."""
+    row = uow.session.execute(
+        select(requests_t).where(requests_t.c.id == request_id).with_for_update()
+    ).first()
+    if row is None:
+        raise NotFound(f"no request {request_id}")
+    return row
+
+
+def _has_open_offer(uow: Any, request_id: str) -> bool:
+    return (
+        uow.session.execute(
+            select(offers_t.c.volunteer_id)
+            .where(offers_t.c.request_id == request_id, offers_t.c.status == domain.OFFER_OPEN)
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+# --- service requests: use cases ----------------------------------------------------------------
+
+
+def raise_request(ctx: RequestContext, request: RequestIn) -> RequestOut:
+    auth.require_city(ctx.caller, request.city, roles=DISPATCHERS)
+    ctx.require_served(request.city, "request")
+    if not ctx.catalog.knows(request.city, request.service):
+        raise ValidationError("request.service", f"unknown service code {request.service!r}")
+    now = clock.utcnow()
+    row = ServiceRequest(
+        id=ids.new_id(request.city, "req"),
+        city=request.city,
+        status=domain.R_NEW,
+        service=request.service,
+        urgency=request.urgency,
+        description=request.description,
+        address=request.address,
+        requester=request.requester.model_dump(),
+        lat=request.location.lat,
+        lon=request.location.lon,
+        raised_by=ctx.caller.sub[:128],
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    with ctx.uow() as uow:
+        uow.session.add(row)
+        uow.session.flush()
+        _emit_request(uow, "request_raised", row)
+        current = _dispatch(ctx, uow, row, now)
+        offers = _offers(uow.session, row.id)
+    ctx.log.info("request_raised", request_id=row.id, city=row.city, status=current.status)
+    return request_out(current, offers, ctx.caller)
+
+
+def accept_request(ctx: RequestContext, request_id: str, volunteer_id: str) -> RequestOut:
+    """Only a volunteer holding an open offer may accept; in an emergency the first wins and
+    the other offers are withdrawn."""
+    auth.require_acting_for(ctx.caller, volunteer_id, ids.city_of(volunteer_id))
+    ctx.require_home(request_id, "request")
+    now = clock.utcnow()
+    with ctx.uow() as uow:
+        volunteer = require_eligible(uow.session, volunteer_id, now)
+        request = _locked_request(uow, request_id)
+        taken = uow.session.execute(
+            update(offers_t)
+            .where(
+                offers_t.c.request_id == request_id,
+                offers_t.c.volunteer_id == volunteer_id,
+                offers_t.c.status == domain.OFFER_OPEN,
+                offers_t.c.expires_at > now,
+            )
+            .values(status=domain.OFFER_ACCEPTED, decided_at=now)
+        ).rowcount
+        if not taken:
+            raise Conflict(f"volunteer {volunteer_id} holds no open offer for {request_id}")
+        if _busy_elsewhere(uow, volunteer_id, request_id):
+            raise Conflict(f"volunteer {volunteer_id} is busy with another request")
+        row = _change_request(
+            uow,
+            request,
+            "accept",
+            now,
+            {"assigned_to": volunteer_id, "assigned_city": volunteer.city},
+        )
+        uow.session.execute(
+            update(offers_t)
+            .where(offers_t.c.request_id == request_id, offers_t.c.status == domain.OFFER_OPEN)
+            .values(status=domain.OFFER_WITHDRAWN, decided_at=now)
+        )
+        _emit_request(
+            uow, "request_accepted", row, volunteer_id=volunteer_id, volunteer_city=volunteer.city
+        )
+        offers = _offers(uow.session, request_id)
+    return request_out(row, offers, ctx.caller)
+
+
+def _busy_elsewhere(uow: Any, volunteer_id: str, request_id: str) -> bool:
+    return (
+        uow.session.execute(
+            select(requests_t.c.id)
+            .where(
+                requests_t.c.assigned_to == volunteer_id,
+                requests_t.c.status == domain.R_ACCEPTED,
+                requests_t.c.id != request_id,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def decline_request(ctx: RequestContext, request_id: str, volunteer_id: str) -> RequestOut:
+    """Decline an open offer; with no other offer open the request moves to the next candidates
+    (or becomes unassigned)."""
+    auth.require_acting_for(ctx.caller, volunteer_id, ids.city_of(volunteer_id))
+    ctx.require_home(request_id, "request")
+    now = clock.utcnow()
+    with ctx.uow() as uow:
+        request = _locked_request(uow, request_id)
+        offer_city = uow.session.execute(
+            update(offers_t)
+            .where(
+                offers_t.c.request_id == request_id,
+                offers_t.c.volunteer_id == volunteer_id,
+                offers_t.c.status == domain.OFFER_OPEN,
+            )
+            .values(status=domain.OFFER_DECLINED, decided_at=now)
+            .returning(offers_t.c.volunteer_city)
+        ).scalar_one_or_none()
+        if offer_city is None:
+            raise Conflict(f"volunteer {volunteer_id} holds no open offer for {request_id}")
+        _emit_request(
+            uow, "request_declined", request, volunteer_id=volunteer_id, volunteer_city=offer_city
+        )
+        if request.status == domain.R_DISPATCHED and not _has_open_offer(uow, request_id):
+            request = _dispatch(ctx, uow, request, now)
+        offers = _offers(uow.session, request_id)
+    return request_out(request, offers, ctx.caller)
+
+
+def expire_offers(ctx: RequestContext) -> int:
+    """Time out open offers past ``OFFER_TIMEOUT_S`` and move their requests on; how many."""
+    now = clock.utcnow()
+    with ctx.read() as conn:
+        due = (
+            conn.execute(
+                select(offers_t.c.request_id)
+                .where(offers_t.c.status == domain.OFFER_OPEN, offers_t.c.expires_at <= now)
+                .order_by(offers_t.c.expires_at)
+                .limit(ctx.settings.EXPIRE_BATCH)
+            )
+            .scalars()
+            .all()
+        )
+    timed_out = 0
+    for request_id in dict.fromkeys(due):
+        with ctx.uow() as uow:
+            request = _locked_request(uow, request_id)
+            count = uow.session.execute(
+                update(offers_t)
+                .where(
+                    offers_t.c.request_id == request_id,
+                    offers_t.c.status == domain.OFFER_OPEN,
+                    offers_t.c.expires_at <= now,
+                )
+                .values(status=domain.OFFER_TIMED_OUT, decided_at=now)
+            ).rowcount
+            timed_out += count
+            moves_on = count and request.status == domain.R_DISPATCHED
+            if moves_on and not _has_open_offer(uow, request_id):
+                _dispatch(ctx, uow, request, now)
+    return timed_out
+
+
+def complete_request(
+    ctx: RequestContext, request_id: str, volunteer_id: str, completion: CompletionIn
+) -> RequestOut:
+    auth.require_acting_for(ctx.caller, volunteer_id, ids.city_of(volunteer_id))
+    ctx.require_home(request_id, "request")
+    now = clock.utcnow()
+    with ctx.uow() as uow:
+        request = _locked_request(uow, request_id)
+        if request.status == domain.R_ACCEPTED and request.assigned_to != volunteer_id:
+            raise Conflict(f"request {request_id} is assigned to another volunteer")
+        row = _change_request(
+            uow, request, "complete", now, {"completion_note": completion.note, "completed_at": now}
+        )
+        _emit_request(
+            uow,
+            "request_completed",
+            row,
+            volunteer_id=row.assigned_to,
+            volunteer_city=row.assigned_city,
+        )
+        offers = _offers(uow.session, request_id)
+    return request_out(row, offers, ctx.caller)
+
+
+def rate_request(ctx: RequestContext, request_id: str, rating: RatingIn) -> RequestOut:
+    auth.require_city(ctx.caller, ids.city_of(request_id), roles=DISPATCHERS)
+    ctx.require_home(request_id, "request")
+    now = clock.utcnow()
+    with ctx.uow() as uow:
+        request = _locked_request(uow, request_id)
+        row = _change_request(
+            uow, request, "rate", now, {"rating": rating.rating, "feedback": rating.feedback}
+        )
+        _emit_request(
+            uow,
+            "request_rated",
+            row,
+            volunteer_id=row.assigned_to,
+            volunteer_city=row.assigned_city,
+        )
+        offers = _offers(uow.session, request_id)
+    return request_out(row, offers, ctx.caller)
+
+
+def cancel_request(ctx: RequestContext, request_id: str, reason: str) -> RequestOut:
+    auth.require_city(ctx.caller, ids.city_of(request_id), roles=DISPATCHERS)
+    ctx.require_home(request_id, "request")
+    now = clock.utcnow()
+    with ctx.uow() as uow:
+        request = _locked_request(uow, request_id)
+        row = _change_request(uow, request, "cancel", now, {"reason": reason})
+        uow.session.execute(
+            update(offers_t)
+            .where(offers_t.c.request_id == request_id, offers_t.c.status == domain.OFFER_OPEN)
+            .values(status=domain.OFFER_WITHDRAWN, decided_at=now)
+        )
+        _emit_request(uow, "request_cancelled", row)
+        offers = _offers(uow.session, request_id)
+    return request_out(row, offers, ctx.caller)
+
+
+def _change_request(
+    uow: Any, request: Any, action: str, now: datetime, values: dict[str, Any]
+) -> Any:
+    """The conditional update of ``action``; ``Conflict`` naming the state otherwise."""
+    row = uow.session.execute(
+        update(requests_t)
+        .where(
+            requests_t.c.id == request.id,
+            requests_t.c.status.in_(sorted(domain.request_sources(action))),
+        )
+        .values(
+            status=domain.REQUEST_TRANSITIONS[action][1],
+            version=requests_t.c.version + 1,
+            updated_at=now,
+            **values,
+        )
+        .returning(*requests_t.c)
+    ).first()
+    if row is None:
+        try:
+            domain.request_transition(request.status, action)
+        except domain.TransitionNotAllowed as exc:
+            raise Conflict(f"request {request.id}: {exc}") from None
+        raise Conflict(f"request {request.id} changed meanwhile")
+    return row
+
+
+_REQUEST_BY_ID = select(requests_t).where(requests_t.c.id == bindparam("request_id"))
+
+
+def get_request(ctx: RequestContext, request_id: str) -> RequestOut:
+    ctx.require_home(request_id, "request")
+    with ctx.read() as conn:
+        row = conn.execute(_REQUEST_BY_ID, {"request_id": request_id}).first()
+        if row is None:
+            raise NotFound(f"no request {request_id}")
+        offers = _offers(conn, request_id)
+    return request_out(row, offers, ctx.caller)
+
+
+def list_requests(
+    ctx: RequestContext, city: str, status: str | None, limit: int, cursor: str | None
+) -> Page[RequestOut]:
+    ctx.require_served(city, "request")
+    after = decode_cursor(cursor, 1)
+    if after and not isinstance(after[0], str):
+        raise ValidationError("cursor", "not a cursor this service issued")
+    query = select(requests_t).where(requests_t.c.city == city)
+    if status is not None:
+        query = query.where(requests_t.c.status == status)
+    if after:
+        query = query.where(requests_t.c.id > after[0])
+    query = query.order_by(requests_t.c.id).limit(limit + 1)
+    with ctx.read() as conn:
+        rows, next_cursor = page(conn.execute(query).all(), limit, lambda r: [r.id])
+        offers: dict[str, list[Any]] = {r.id: [] for r in rows}
+        if rows:
+            for offer in conn.execute(
+                select(offers_t)
+                .where(offers_t.c.request_id.in_(list(offers)))
+                .order_by(offers_t.c.offered_at, offers_t.c.distance_m, offers_t.c.volunteer_id)
+            ):
+                offers[offer.request_id].append(offer)
+    return Page[RequestOut](
+        items=[request_out(r, offers[r.id], ctx.caller) for r in rows], next_cursor=next_cursor
+    )

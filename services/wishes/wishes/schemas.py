@@ -60,6 +60,37 @@ class ConfirmationIn(Input):
     feedback: Annotated[str, StringConstraints(max_length=2000), AfterValidator(_no_control_chars)]
 
 
+Urgency = Literal["normal", "urgent", "emergency"]
+RequestStatus = Literal[
+    "new", "dispatched", "accepted", "completed", "closed", "unassigned", "cancelled"
+]
+
+
+class Requester(Input):
+    """Who called the hotline; shown only to the city's staff and the assigned volunteer."""
+
+    name: Name
+    phone: Phone
+
+
+class RequestIn(Input):
+    city: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
+    service: Code
+    description: Text
+    location: Location
+    address: ShortText
+    requester: Requester
+    urgency: Urgency = "normal"
+
+
+class CompletionIn(Input):
+    note: Text
+
+
+class RatingIn(ConfirmationIn):
+    """``{rating 1..5, feedback}``."""
+
+
 class BeneficiaryOut(Output):
     name: str
     phone: str
@@ -89,6 +120,44 @@ class WishOut(Output):
 
 class NearbyWishOut(WishOut):
     distance_m: float
+
+
+class RequesterOut(Output):
+    name: str
+    phone: str
+
+
+class AttemptOut(Output):
+    """One offer: ``outcome`` is ``offered`` (still open), ``accepted``, ``declined``,
+    ``timed_out`` or ``withdrawn`` (another volunteer accepted first, or the request ended)."""
+
+    volunteer_id: str
+    outcome: str
+    at: LocalTime
+    distance_m: float
+
+
+class RequestOut(Output):
+    id: str
+    city: str
+    status: str
+    service: str
+    urgency: str
+    description: str
+    location: LocationOut
+    address: str | None
+    requester: RequesterOut | None
+    offered_to: str | None
+    offers: list[str]
+    assigned_to: str | None
+    attempts: list[AttemptOut]
+    completion_note: str | None
+    completed_at: LocalTime | None
+    rating: int | None
+    feedback: str | None
+    reason: str | None
+    created_at: LocalTime
+    updated_at: LocalTime
 
 
 __all__ = [name for name in dir() if name[0].isupper()]

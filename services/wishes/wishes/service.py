@@ -12,17 +12,30 @@ from pioneer.schemas import CityName, Code, Cursor, Limit, Location, RecordId, S
 from pioneer.service import PioneerService
 
 from . import handlers
-from .schemas import ConfirmationIn, FulfillmentIn, Radius, WishIn, WishStatus
+from .schemas import (
+    CompletionIn,
+    ConfirmationIn,
+    FulfillmentIn,
+    Radius,
+    RatingIn,
+    RequestIn,
+    RequestStatus,
+    WishIn,
+    WishStatus,
+)
 from .settings import WishesSettings
 
 ANYONE = auth.ANY_ROLE
 STAFF = handlers.STAFF
 ACTING = {auth.VOLUNTEER, auth.ADMIN, auth.DISPATCHER, auth.SYSTEM}
+DISPATCHERS = handlers.DISPATCHERS
 EXPIRE_EVERY_S = 2.0
+OFFER_TIMER_S = 1.0
 
 
 class WishesService(VolunteerReplicaHandlers, PioneerService):
-    """Micro-wishes (微心愿): submitted, reviewed, claimed exactly once, fulfilled, confirmed."""
+    """Micro-wishes (微心愿): submitted, reviewed, claimed exactly once, fulfilled, confirmed;
+    hotline service requests dispatched to the nearest eligible volunteer in the service circle."""
 
     name = "wishes"
     settings_model = WishesSettings
@@ -36,6 +49,14 @@ class WishesService(VolunteerReplicaHandlers, PioneerService):
         "wish_closed",
         "wish_cancelled",
         "wish_expired",
+        "request_raised",
+        "request_dispatched",
+        "request_accepted",
+        "request_declined",
+        "request_completed",
+        "request_rated",
+        "request_unassigned",
+        "request_cancelled",
     )
     migrations = str(Path(__file__).parent / "migrations")
 
@@ -102,3 +123,64 @@ class WishesService(VolunteerReplicaHandlers, PioneerService):
     def expire_due(self) -> None:
         """Expire published wishes past their deadline (``wish_expired``)."""
         handlers.expire_due(self.ctx)
+
+    # --- service requests -----------------------------------------------------------------------
+
+    @rpc(roles=DISPATCHERS, sensitive=("request",))
+    def raise_request(self, request: RequestIn):
+        """Store a hotline request and dispatch it: offered to the nearest active volunteer with
+        the skill inside the city's service circle who is not busy (the three nearest at once in
+        an emergency), or ``unassigned`` when there is none."""
+        return handlers.raise_request(self.ctx, request)
+
+    @rpc(roles=ACTING)
+    def accept_request(self, request_id: RecordId, volunteer_id: RecordId):
+        """Accept an open offer (only an offered volunteer; the first of an emergency's wins)."""
+        return handlers.accept_request(self.ctx, request_id, volunteer_id)
+
+    @rpc(roles=ACTING)
+    def decline_request(self, request_id: RecordId, volunteer_id: RecordId):
+        """Decline an open offer; the request moves on to the next candidate."""
+        return handlers.decline_request(self.ctx, request_id, volunteer_id)
+
+    @rpc(roles=ACTING)
+    def complete_request(
+        self, request_id: RecordId, volunteer_id: RecordId, completion: CompletionIn
+    ):
+        """The assigned volunteer reports the work done (``request_completed``)."""
+        return handlers.complete_request(self.ctx, request_id, volunteer_id, completion)
+
+    @rpc(roles=DISPATCHERS)
+    def rate_request(self, request_id: RecordId, rating: RatingIn):
+        """Rate a completed request 1..5 (``closed``)."""
+        return handlers.rate_request(self.ctx, request_id, rating)
+
+    @rpc(roles=DISPATCHERS)
+    def cancel_request(self, request_id: RecordId, reason: ShortText):
+        """Cancel a request that is not completed; open offers are withdrawn."""
+        return handlers.cancel_request(self.ctx, request_id, reason)
+
+    @rpc(roles=ANYONE)
+    def get_request(self, request_id: RecordId):
+        """One request with its attempts; the requester only for staff and the assignee."""
+        return handlers.get_request(self.ctx, request_id)
+
+    @rpc(roles=ANYONE)
+    def list_requests(
+        self,
+        city: CityName,
+        status: RequestStatus | None = None,
+        limit: Limit = 50,
+        cursor: Cursor | None = None,
+    ):
+        """Requests of a city by status, in id order, paged."""
+        return handlers.list_requests(self.ctx, city, status, limit, cursor)
+
+    @timer(OFFER_TIMER_S)
+    def expire_offers(self) -> None:
+        """Offers not answered within ``OFFER_TIMEOUT_S`` time out; the request moves on."""
+        handlers.expire_offers(self.ctx)
+
+    def replica_changed(self, uow, volunteer_id: str) -> None:
+        """Keep the dispatch index in step with the volunteer replica."""
+        handlers.rebuild_dispatch_skills(uow, volunteer_id)
