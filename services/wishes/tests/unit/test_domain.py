@@ -87,3 +87,71 @@ def test_rank_nearby_orders_and_resumes():
     assert [wid for _, wid in ranked] == ["b", "c", "a"]
     assert domain.rank_nearby(rows, *here, 2000, after=list(ranked[0])) == ranked[1:]
     assert domain.rank_nearby(rows, *here, 50) == []
+
+
+# --- service requests ---------------------------------------------------------------------------
+
+REQUEST_ALLOWED = {
+    ("new", "offer"): "dispatched",
+    ("dispatched", "offer"): "dispatched",
+    ("new", "exhaust"): "unassigned",
+    ("dispatched", "exhaust"): "unassigned",
+    ("dispatched", "accept"): "accepted",
+    ("accepted", "complete"): "completed",
+    ("completed", "rate"): "closed",
+    ("new", "cancel"): "cancelled",
+    ("dispatched", "cancel"): "cancelled",
+    ("accepted", "cancel"): "cancelled",
+    ("unassigned", "cancel"): "cancelled",
+}
+
+
+@pytest.mark.parametrize("status", domain.REQUEST_STATUSES)
+@pytest.mark.parametrize("action", sorted(domain.REQUEST_TRANSITIONS))
+def test_every_request_transition(status, action):
+    if (status, action) in REQUEST_ALLOWED:
+        assert domain.request_transition(status, action) == REQUEST_ALLOWED[(status, action)]
+    else:
+        with pytest.raises(domain.TransitionNotAllowed, match=f"that is {status} cannot be"):
+            domain.request_transition(status, action)
+
+
+def test_every_request_action_publishes_an_event():
+    assert set(domain.REQUEST_EVENTS) == set(domain.REQUEST_TRANSITIONS)
+    assert domain.REQUEST_EVENTS["complete"] == "request_completed"
+    assert domain.REQUEST_EVENTS["exhaust"] == "request_unassigned"
+
+
+def test_service_circle_and_offers_at_once():
+    assert domain.service_circle_m(10, 15) == 2500
+    assert domain.service_circle_m(15, 12) == 3000
+    assert domain.offers_at_once("normal") == domain.offers_at_once("urgent") == 1
+    assert domain.offers_at_once("emergency") == 3
+
+
+def test_choose_candidates_nearest_inside_the_circle_not_excluded():
+    def volunteer(vid, metres):
+        return SimpleNamespace(volunteer_id=vid, lat=30.0 + metres / 111_195, lon=121.0)
+
+    rows = [
+        volunteer("far", 3000),
+        volunteer("b", 200),
+        volunteer("a", 200),
+        volunteer("tried", 10),
+        volunteer("c", 900),
+        volunteer("b", 200),  # a volunteer found in two cells counts once
+    ]
+    chosen = domain.choose_candidates(rows, 30.0, 121.0, 2500, {"tried"}, 3)
+    assert [row.volunteer_id for _, row in chosen] == ["a", "b", "c"]
+    assert chosen[0][0] == pytest.approx(200, abs=1)
+    assert [
+        r.volunteer_id for _, r in domain.choose_candidates(rows, 30.0, 121.0, 2500, set(), 1)
+    ] == ["tried"]
+    assert domain.choose_candidates(rows, 30.0, 121.0, 5, {"tried"}, 3) == []
+
+
+def test_who_sees_the_requester():
+    assert domain.sees_requester(is_city_staff=True, caller_volunteer=None, assigned_to=None)
+    assert domain.sees_requester(is_city_staff=False, caller_volunteer="v1", assigned_to="v1")
+    assert not domain.sees_requester(is_city_staff=False, caller_volunteer="v2", assigned_to="v1")
+    assert not domain.sees_requester(is_city_staff=False, caller_volunteer=None, assigned_to=None)
