@@ -175,3 +175,14 @@ class RequestChanged(EventData):
     reason: str | None = None
     rating: int | None = None
     version: int
+
+
+class ComplaintFiled(EventData):
+    """``complaint_filed``: a complaint about a request's assigned volunteer, kept by wishes
+    until the volunteers service has recorded it under ``complaint_id``."""
+
+    complaint_id: str
+    request_id: str
+    city: str
+    volunteer_id: str
+    volunteer_city: str

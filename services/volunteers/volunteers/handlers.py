@@ -658,16 +658,29 @@ def list_commitments(
 
 
 def record_complaint(
-    ctx: RequestContext, volunteer_id: str, complaint: ComplaintIn
+    ctx: RequestContext,
+    volunteer_id: str,
+    complaint: ComplaintIn,
+    complaint_id: str | None = None,
 ) -> ComplaintOut:
     city = ids.city_of(volunteer_id)
     auth.require_city(ctx.caller, city, roles=REGISTRARS)
     ctx.require_home(volunteer_id, "volunteer")
+    if complaint_id is not None and (
+        ids.city_of(complaint_id) != city or ids.kind_of(complaint_id) != "cmp"
+    ):
+        raise ValidationError("complaint_id", f"must be a complaint id of city '{city}' (cmp)")
     with ctx.uow() as uow:
         if uow.session.get(Volunteer, volunteer_id) is None:
             raise NotFound(f"no volunteer {volunteer_id}")
+        if complaint_id is not None:
+            earlier = uow.session.get(Complaint, complaint_id)
+            if earlier is not None:
+                if earlier.volunteer_id != volunteer_id:
+                    raise Conflict(f"complaint {complaint_id} is about another volunteer")
+                return complaint_out(earlier)  # a retry: the complaint recorded first
         row = Complaint(
-            id=ids.new_id(city, "cmp"),
+            id=complaint_id or ids.new_id(city, "cmp"),
             volunteer_id=volunteer_id,
             city=city,
             reason=complaint.reason,
@@ -678,6 +691,7 @@ def record_complaint(
             decided_at=None,
         )
         uow.session.add(row)
+        uow.flush_or_conflict(Conflict(f"complaint {row.id} is being recorded"))
     ctx.log.info("complaint_recorded", complaint_id=row.id, volunteer_id=volunteer_id)
     return complaint_out(row)
 

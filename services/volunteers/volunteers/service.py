@@ -113,9 +113,15 @@ class VolunteersService(PioneerService):
         return handlers.list_commitments(self.ctx, city, year, limit, cursor)
 
     @rpc(roles=REGISTRARS)
-    def record_complaint(self, volunteer_id: RecordId, complaint: ComplaintIn):
-        """Record a complaint against a volunteer (``open`` until upheld or dismissed)."""
-        return handlers.record_complaint(self.ctx, volunteer_id, complaint)
+    def record_complaint(
+        self, volunteer_id: RecordId, complaint: ComplaintIn, complaint_id: RecordId | None = None
+    ):
+        """Record a complaint against a volunteer (``open`` until upheld or dismissed).
+
+        ``complaint_id`` (optional, a ``<volunteer's city>-cmp-<ULID>`` id chosen by the caller)
+        makes the call idempotent: a retry with the same id returns the complaint recorded first.
+        """
+        return handlers.record_complaint(self.ctx, volunteer_id, complaint, complaint_id)
 
     @rpc(roles=ADMINS)
     def uphold_complaint(self, complaint_id: RecordId):

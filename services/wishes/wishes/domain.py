@@ -269,3 +269,16 @@ def sees_requester(
     """The requester's name, phone and address: the city's admins and dispatchers, and the
     volunteer the request is assigned to."""
     return is_city_staff or (caller_volunteer is not None and caller_volunteer == assigned_to)
+
+
+# --- complaints on their way to the volunteers service ------------------------------------------
+
+COMPLAINT_PENDING = "pending"
+COMPLAINT_DELIVERED = "delivered"
+COMPLAINABLE = frozenset({R_ACCEPTED, R_COMPLETED, R_CLOSED})
+
+
+def redelivery_delay_s(attempts: int) -> float:
+    """Seconds before the next delivery attempt after ``attempts`` failed ones: 1, 2, 4, ...
+    capped at five minutes."""
+    return float(min(2 ** max(attempts - 1, 0), 300))

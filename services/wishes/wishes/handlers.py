@@ -11,22 +11,26 @@ transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import eventlet
 from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
 
 from pioneer import auth, clock, geo, ids
 from pioneer.errors import Conflict, NotFound, ValidationError
-from pioneer.events import RequestChanged, WishChanged
+from pioneer.events import ComplaintFiled, RequestChanged, WishChanged
 from pioneer.kernel import RequestContext
 from pioneer.paging import decode_cursor, page
 from pioneer.replica import require_eligible, volunteer_replica
 from pioneer.schemas import Page
 
 from . import domain
-from .models import DispatchSkill, RequestOffer, ServiceRequest, Wish
+from .models import ComplaintDelivery, DispatchSkill, RequestOffer, ServiceRequest, Wish
 from .schemas import (
+    ComplaintFiledOut,
+    ComplaintIn,
     CompletionIn,
     ConfirmationIn,
     FulfillmentIn,
@@ -45,6 +49,7 @@ requests_t, offers_t, skills_t = (
     DispatchSkill.__table__,
 )
 replica_t = volunteer_replica
+complaints_t = ComplaintDelivery.__table__
 # Who raises, rates and cancels hotline requests.
 DISPATCHERS = frozenset({auth.ADMIN, auth.DISPATCHER, auth.SYSTEM})
 # Who submits, confirms and cancels wishes for residents.
@@ -919,3 +924,120 @@ def list_requests(
     return Page[RequestOut](
         items=[request_out(r, offers[r.id], ctx.caller) for r in rows], next_cursor=next_cursor
     )
+
+
+# --- complaints ---------------------------------------------------------------------------------
+
+# ``send(volunteer_id, {"reason", "source"}, complaint_id)``: the RPC to volunteers'
+# ``record_complaint``, made by the service (with a timeout) outside any transaction.
+Send = Callable[[str, dict[str, str], str], Any]
+
+
+def complain(
+    ctx: RequestContext, request_id: str, complaint: ComplaintIn, send: Send
+) -> ComplaintFiledOut:
+    """File a complaint against the request's assigned volunteer: kept here first (with
+    ``complaint_filed``), then recorded in volunteers now or, if that fails, by the timer."""
+    auth.require_city(ctx.caller, ids.city_of(request_id), roles=DISPATCHERS)
+    ctx.require_home(request_id, "request")
+    now = clock.utcnow()
+    with ctx.uow() as uow:
+        request = _locked_request(uow, request_id)
+        if request.status not in domain.COMPLAINABLE or request.assigned_to is None:
+            raise Conflict(f"request {request_id} has no assigned volunteer to complain about")
+        volunteer_city = request.assigned_city or ids.city_of(request.assigned_to)
+        complaint_id = ids.new_id(ids.city_of(request.assigned_to), "cmp")
+        uow.session.execute(
+            insert(complaints_t).values(
+                complaint_id=complaint_id,
+                request_id=request_id,
+                city=request.city,
+                volunteer_id=request.assigned_to,
+                reason=complaint.reason,
+                status=domain.COMPLAINT_PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        uow.emit(
+            "complaint_filed",
+            request.city,
+            ComplaintFiled(
+                complaint_id=complaint_id,
+                request_id=request_id,
+                city=request.city,
+                volunteer_id=request.assigned_to,
+                volunteer_city=volunteer_city,
+            ),
+        )
+        pending = uow.session.execute(
+            select(complaints_t).where(complaints_t.c.complaint_id == complaint_id)
+        ).one()
+    deliver_complaint(ctx, pending, send)
+    return ComplaintFiledOut(complaint_id=complaint_id)
+
+
+def deliver_complaint(ctx: RequestContext, pending: Any, send: Send) -> bool:
+    """One attempt to record ``pending`` in volunteers; on failure the next is scheduled."""
+    error = None
+    try:
+        with eventlet.Timeout(ctx.settings.RPC_TIMEOUT_S):
+            send(
+                pending.volunteer_id,
+                {"reason": pending.reason[:2000], "source": f"request:{pending.request_id}"},
+                pending.complaint_id,
+            )
+    except eventlet.Timeout:
+        error = f"volunteers did not answer within {ctx.settings.RPC_TIMEOUT_S} s"
+    except Exception as exc:  # the broker, volunteers down, or its refusal: retried later
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    now = clock.utcnow()
+    with ctx.uow() as uow:
+        if error is None:
+            uow.session.execute(
+                update(complaints_t)
+                .where(
+                    complaints_t.c.complaint_id == pending.complaint_id,
+                    complaints_t.c.status == domain.COMPLAINT_PENDING,
+                )
+                .values(
+                    status=domain.COMPLAINT_DELIVERED,
+                    attempts=complaints_t.c.attempts + 1,
+                    delivered_at=now,
+                    last_error=None,
+                )
+            )
+        else:
+            attempts = pending.attempts + 1
+            uow.session.execute(
+                update(complaints_t)
+                .where(
+                    complaints_t.c.complaint_id == pending.complaint_id,
+                    complaints_t.c.status == domain.COMPLAINT_PENDING,
+                )
+                .values(
+                    attempts=attempts,
+                    next_attempt_at=now + timedelta(seconds=domain.redelivery_delay_s(attempts)),
+                    last_error=error,
+                )
+            )
+    if error is not None:
+        ctx.log.warning("complaint_delivery_failed", complaint_id=pending.complaint_id, error=error)
+    return error is None
+
+
+def deliver_pending_complaints(ctx: RequestContext, send: Send, batch: int = 50) -> int:
+    """Retry the complaints volunteers has not recorded yet; how many were delivered now."""
+    now = clock.utcnow()
+    with ctx.read() as conn:
+        due = conn.execute(
+            select(complaints_t)
+            .where(
+                complaints_t.c.status == domain.COMPLAINT_PENDING,
+                complaints_t.c.next_attempt_at <= now,
+            )
+            .order_by(complaints_t.c.next_attempt_at)
+            .limit(batch)
+        ).all()
+    return sum(deliver_complaint(ctx, pending, send) for pending in due)

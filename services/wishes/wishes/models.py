@@ -160,3 +160,29 @@ class DispatchSkill(Base):
     geocell: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_dispatch_skills_skill_geocell", "skill", "geocell"),)
+
+
+class ComplaintDelivery(Base):
+    """A complaint filed here about a request's assigned volunteer, until the volunteers service
+    has recorded it (``pending`` -> ``delivered``). Its ``complaint_id`` is chosen here and sent
+    along, so a retried delivery never records it twice."""
+
+    __tablename__ = "complaint_deliveries"
+
+    complaint_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("service_requests.id"))
+    city: Mapped[str] = mapped_column(String(32))
+    volunteer_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(2000))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'delivered')", name="known_status"),
+        Index("ix_complaint_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_complaint_deliveries_request_id", "request_id"),
+    )

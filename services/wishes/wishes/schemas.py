@@ -87,6 +87,14 @@ class CompletionIn(Input):
     note: Text
 
 
+class ComplaintIn(Input):
+    reason: Text
+
+
+class ComplaintFiledOut(Output):
+    complaint_id: str
+
+
 class RatingIn(ConfirmationIn):
     """``{rating 1..5, feedback}``."""
 

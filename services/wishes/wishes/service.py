@@ -4,8 +4,11 @@ service layer in ``handlers``."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pioneer import auth
+from nameko.rpc import RpcProxy
+
+from pioneer import auth, ids
 from pioneer.entrypoints import rpc, timer
 from pioneer.replica import VolunteerReplicaHandlers
 from pioneer.schemas import CityName, Code, Cursor, Limit, Location, RecordId, ShortText
@@ -13,6 +16,7 @@ from pioneer.service import PioneerService
 
 from . import handlers
 from .schemas import (
+    ComplaintIn,
     CompletionIn,
     ConfirmationIn,
     FulfillmentIn,
@@ -31,6 +35,8 @@ ACTING = {auth.VOLUNTEER, auth.ADMIN, auth.DISPATCHER, auth.SYSTEM}
 DISPATCHERS = handlers.DISPATCHERS
 EXPIRE_EVERY_S = 2.0
 OFFER_TIMER_S = 1.0
+COMPLAINT_RETRY_S = 2.0
+SERVICE_TOKEN_TTL_S = 300
 
 
 class WishesService(VolunteerReplicaHandlers, PioneerService):
@@ -57,8 +63,11 @@ class WishesService(VolunteerReplicaHandlers, PioneerService):
         "request_rated",
         "request_unassigned",
         "request_cancelled",
+        "complaint_filed",
     )
     migrations = str(Path(__file__).parent / "migrations")
+
+    volunteers = RpcProxy("volunteers")
 
     @rpc(roles=STAFF, sensitive=("wish",))
     def submit_wish(self, wish: WishIn):
@@ -180,6 +189,43 @@ class WishesService(VolunteerReplicaHandlers, PioneerService):
     def expire_offers(self) -> None:
         """Offers not answered within ``OFFER_TIMEOUT_S`` time out; the request moves on."""
         handlers.expire_offers(self.ctx)
+
+    @rpc(roles=DISPATCHERS)
+    def complain(self, request_id: RecordId, complaint: ComplaintIn):
+        """File a complaint against the request's assigned volunteer, recorded in volunteers
+        (where ``uphold_complaint`` decides it); kept and delivered later if volunteers is down.
+        Returns ``{"complaint_id"}``, the id volunteers records it under."""
+        return handlers.complain(self.ctx, request_id, complaint, self._record_complaint)
+
+    @timer(COMPLAINT_RETRY_S)
+    def deliver_complaints(self) -> None:
+        """Deliver the complaints volunteers has not recorded yet (with backoff)."""
+        handlers.deliver_pending_complaints(self.ctx, self._record_complaint)
+
+    def _record_complaint(
+        self, volunteer_id: str, complaint: dict[str, str], complaint_id: str
+    ) -> Any:
+        """volunteers.record_complaint as this service (a short-lived ``system`` token of the
+        volunteer's city), whoever the current caller is."""
+        token = auth.issue_token(
+            self.ctx.settings.JWT_SECRET,
+            f"service:{self.name}",
+            ids.city_of(volunteer_id),
+            [auth.SYSTEM],
+            SERVICE_TOKEN_TTL_S,
+        )
+        context = self.ctx.worker_ctx.data  # what outgoing calls carry (context_data is a copy)
+        caller = context.get("authorization")
+        context["authorization"] = f"Bearer {token}"
+        try:
+            return self.volunteers.record_complaint(
+                volunteer_id, complaint, complaint_id=complaint_id
+            )
+        finally:
+            if caller is None:
+                context.pop("authorization", None)
+            else:
+                context["authorization"] = caller
 
     def replica_changed(self, uow, volunteer_id: str) -> None:
         """Keep the dispatch index in step with the volunteer replica."""

@@ -137,3 +137,23 @@ def test_suspensions_end_by_themselves(volunteers, admin, spy, database):
     assert admin.call("volunteers", "get_volunteer", due)["cards"] == 1
     assert admin.call("volunteers", "get_volunteer", running)["status"] == "suspended"
     assert len(watch.of_type("volunteer_reinstated")) == 1
+
+
+def test_a_complaint_id_chosen_by_the_caller_records_once(volunteers, admin, count_rows):
+    vid = admin.call("volunteers", "register", volunteer_data())["id"]
+    other = admin.call("volunteers", "register", volunteer_data(phone="13911112222"))["id"]
+    chosen = ids.new_id("cixi", "cmp")
+    complaint = {"reason": "迟到", "source": "request:x"}
+    first = admin.call("volunteers", "record_complaint", vid, complaint, complaint_id=chosen)
+    again = admin.call("volunteers", "record_complaint", vid, complaint, complaint_id=chosen)
+    assert first["id"] == again["id"] == chosen and count_rows("complaints") == 1
+    taken = error_of(
+        admin.call, "volunteers", "record_complaint", other, complaint, complaint_id=chosen
+    )
+    assert taken.exc_type == "Conflict"
+    for bad in (ids.new_id("haining", "cmp"), ids.new_id("cixi", "vol")):
+        refused = error_of(
+            admin.call, "volunteers", "record_complaint", vid, complaint, complaint_id=bad
+        )
+        assert refused.exc_type == "ValidationError" and refused.value.startswith("complaint_id")
+    assert count_rows("complaints") == 1

@@ -15,6 +15,7 @@ TABLES = [
     "service_requests",
     "request_offers",
     "dispatch_skills",
+    "complaint_deliveries",
     "outbox",
     "volunteer_replica",
 ]
@@ -39,6 +40,8 @@ def test_garbage_to_every_method(wishes, admin, rpc, token, enrol, count_rows, d
     admin.call("wishes", "accept_request", rated, volunteer_id)
     admin.call("wishes", "complete_request", rated, volunteer_id, {"note": "好"})
     admin.call("wishes", "rate_request", rated, {"rating": 5, "feedback": ""})
+    cancelled = admin.call("wishes", "raise_request", request_data())["id"]
+    admin.call("wishes", "cancel_request", cancelled, "重复")
     # Each valid call targets a wish whose state refuses it, so a garbage value that passes
     # validation (free text such as an injection string) still cannot change anything.
     valid = {
@@ -65,6 +68,7 @@ def test_garbage_to_every_method(wishes, admin, rpc, token, enrol, count_rows, d
         "rate_request": {"request_id": rated, "rating": {"rating": 4, "feedback": "好"}},
         "cancel_request": {"request_id": rated, "reason": "不要了"},
         "get_request": {"request_id": rated},
+        "complain": {"request_id": cancelled, "complaint": {"reason": "差"}},
         "list_requests": {"city": "cixi", "status": "closed", "limit": 10, "cursor": None},
         "list_wishes": {
             "city": "cixi",
