@@ -685,6 +685,13 @@ def accept_request(ctx: RequestContext, request_id: str, volunteer_id: str) -> R
     now = clock.utcnow()
     with ctx.uow() as uow:
         volunteer = require_eligible(uow.session, volunteer_id, now)
+        # One acceptance at a time per volunteer (PostgreSQL): two offers accepted at once
+        # must not both pass the busy check. Lock order: volunteer, then request.
+        uow.session.execute(
+            select(replica_t.c.volunteer_id)
+            .where(replica_t.c.volunteer_id == volunteer_id)
+            .with_for_update()
+        )
         request = _locked_request(uow, request_id)
         taken = uow.session.execute(
             update(offers_t)

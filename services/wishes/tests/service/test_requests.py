@@ -124,6 +124,25 @@ def test_busy_volunteers_get_no_other_offer(wishes, admin, crew):
     assert third["offered_to"] == crew["near"]  # free again once the work is done
 
 
+def test_a_volunteer_offered_two_requests_accepts_only_one(wishes, admin, crew):
+    # Offers do not make a volunteer busy, so both go to the nearest; accepting both at once
+    # leaves exactly one accepted.
+    first = admin.call("wishes", "raise_request", request_data())
+    second = admin.call("wishes", "raise_request", request_data())
+    assert first["offered_to"] == second["offered_to"] == crew["near"]
+    replies = [
+        admin.call_async("wishes", "accept_request", request["id"], crew["near"])
+        for request in (first, second)
+    ]
+    outcomes = []
+    for reply in replies:
+        try:
+            outcomes.append(reply.result()["status"])
+        except RemoteError as exc:
+            outcomes.append(exc.exc_type)
+    assert sorted(outcomes) == ["Conflict", "accepted"]
+
+
 def test_an_emergency_goes_to_three_at_once_and_the_first_to_accept_wins(
     wishes, admin, enrol, crew
 ):
