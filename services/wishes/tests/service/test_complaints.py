@@ -121,16 +121,3 @@ def _uphold(admin, complaint_id):
         if exc.exc_type == "NotFound":
             return None
         raise
-
-
-def test_only_assigned_requests_take_complaints(wishes, admin, rpc, token, enrol):
-    volunteer_id = enrol(skills=["repair"], location=dict(FANGJIAHETOU))
-    raised = admin.call("wishes", "raise_request", request_data())
-    with pytest.raises(RemoteError) as refused:
-        admin.call("wishes", "complain", raised["id"], {"reason": "x"})
-    assert refused.value.exc_type == "Conflict"
-    admin.call("wishes", "accept_request", raised["id"], volunteer_id)
-    mine = rpc(token("volunteer", "cixi", sub=volunteer_id))
-    with pytest.raises(RemoteError) as forbidden:
-        mine.call("wishes", "complain", raised["id"], {"reason": "x"})
-    assert forbidden.value.exc_type == "Forbidden"

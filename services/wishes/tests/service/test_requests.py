@@ -114,7 +114,7 @@ def test_declines_move_on_and_an_empty_circle_is_unassigned(wishes, admin, rpc, 
     assert 'pioneer_requests_unassigned_total{city="cixi",service="wishes"} 2.0' in metrics
 
 
-def test_busy_volunteers_get_no_other_offer(wishes, admin, crew):
+def test_busy_suspended_or_reskilled_volunteers_get_no_offer(wishes, admin, enrol, crew):
     first = admin.call("wishes", "raise_request", request_data())
     admin.call("wishes", "accept_request", first["id"], crew["near"])
     second = admin.call("wishes", "raise_request", request_data())
@@ -122,6 +122,15 @@ def test_busy_volunteers_get_no_other_offer(wishes, admin, crew):
     admin.call("wishes", "complete_request", first["id"], crew["near"], {"note": "好"})
     third = admin.call("wishes", "raise_request", request_data())
     assert third["offered_to"] == crew["near"]  # free again once the work is done
+
+    # The dispatch index follows the replica: suspended, reinstated, skills changed.
+    for volunteer_id in (crew["near"], crew["further"]):
+        enrol(volunteer_id, status="suspended", version=2, skills=["repair"], location=at(100))
+    assert admin.call("wishes", "raise_request", request_data())["status"] == "unassigned"
+    enrol(crew["near"], status="active", version=3, skills=["repair"], location=at(100))
+    assert admin.call("wishes", "raise_request", request_data())["offered_to"] == crew["near"]
+    enrol(crew["near"], status="active", version=4, skills=["haircut"], location=at(100))
+    assert admin.call("wishes", "raise_request", request_data())["status"] == "unassigned"
 
 
 def test_a_volunteer_offered_two_requests_accepts_only_one(wishes, admin, crew):
@@ -217,6 +226,13 @@ def test_cancel_lists_and_refusals(wishes, admin, rpc, token, crew):
     ]:
         refused = error_of(lambda m=method, a=args: volunteer.call("wishes", m, *a))
         assert refused.exc_type == "Forbidden", method
+    # Complaints need an assigned volunteer; a volunteer cannot file one.
+    refused = error_of(lambda: admin.call("wishes", "complain", raised["id"], {"reason": "x"}))
+    assert refused.exc_type == "Conflict"
+    refused = error_of(
+        lambda: volunteer.call("wishes", "complain", open_one["id"], {"reason": "x"})
+    )
+    assert refused.exc_type == "Forbidden"
     bad = error_of(lambda: admin.call("wishes", "raise_request", request_data(service="nope")))
     assert bad.exc_type == "ValidationError" and bad.value.startswith("request.service")
 
@@ -231,13 +247,3 @@ def test_cancel_lists_and_refusals(wishes, admin, rpc, token, crew):
     assert [r["id"] for r in first["items"] + rest["items"]] == [raised["id"], open_one["id"]]
     assert ops.call("wishes", "list_requests", "haining")["items"] == []
     assert error_of(lambda: ops.call("wishes", "list_requests", "ningbo")).exc_type == "WrongCity"
-
-
-def test_a_suspension_takes_a_volunteer_out_of_dispatch(wishes, admin, enrol):
-    volunteer = enrol(skills=["repair"], location=at(100))
-    enrol(volunteer, status="suspended", version=2, skills=["repair"], location=at(100))
-    assert admin.call("wishes", "raise_request", request_data())["status"] == "unassigned"
-    enrol(volunteer, status="active", version=3, skills=["repair"], location=at(100))
-    assert admin.call("wishes", "raise_request", request_data())["offered_to"] == volunteer
-    enrol(volunteer, status="active", version=4, skills=["haircut"], location=at(100))
-    assert admin.call("wishes", "raise_request", request_data())["status"] == "unassigned"
