@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pioneer.schemas import (
     Code,
@@ -33,22 +33,8 @@ StationKind = Literal[
 ]
 ServiceCodes = Annotated[list[Code], Field(max_length=50)]
 MAX_RADIUS_M = 50_000
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-
-
-def _within_range(value: datetime) -> datetime:
-    # Near the ends of ``datetime`` the shift to UTC or to Asia/Shanghai overflows.
-    try:
-        utc = value.astimezone(UTC)
-    except OverflowError:
-        utc = None
-    if utc is None or not EARLIEST <= utc < LATEST:
-        raise ValueError("must be between 2000-01-01 and 2200-01-01")
-    return value
-
-
-Moment = Annotated[Timestamp, AfterValidator(_within_range)]
+# The kernel's Timestamp refuses values outside 2000-2200 (they overflow on the way to UTC).
+Moment = Timestamp
 
 
 def _unique(values: list[str] | None) -> list[str] | None:
