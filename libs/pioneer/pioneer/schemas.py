@@ -8,7 +8,7 @@ with ``model_dump(mode="json")`` so only JSON reaches the wire.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -71,7 +71,25 @@ LongText = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_no
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=512)]
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_require_str), Strict(False)]
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _within_range(value: datetime) -> datetime:
+    # Near the ends of ``datetime`` the shift to UTC or to Asia/Shanghai overflows, in
+    # arithmetic, in the database driver or in the reply: refuse such values at the door.
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError("must be between 2000-01-01 and 2200-01-01")
+    return value
+
+
+Timestamp = Annotated[
+    AwareDatetime, BeforeValidator(_require_str), Strict(False), AfterValidator(_within_range)
+]
 LocalTime = Annotated[
     datetime,
     PlainSerializer(lambda v: clock.iso(v), return_type=str, when_used="always"),

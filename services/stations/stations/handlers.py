@@ -144,6 +144,18 @@ def _home_station(uow: Any, station_id: str) -> Station:
     return station
 
 
+def _id_cursor(cursor: str | None) -> str | None:
+    """The id an id-ordered page resumes after; a cursor of any other shape is bad input."""
+    after = decode_cursor(cursor, 1)
+    if after is None:
+        return None
+    key = after[0]
+    # Ids are short strings: a number or a NUL would reach the database as a type error.
+    if not isinstance(key, str) or not 0 < len(key) <= 64 or "\x00" in key:
+        raise ValidationError("cursor", "not a cursor this service issued")
+    return key
+
+
 # --- stations -----------------------------------------------------------------------------------
 
 
@@ -245,7 +257,7 @@ def list_stations(
     limit: int,
     cursor: str | None,
 ) -> Page[StationOut]:
-    after = decode_cursor(cursor, 1)
+    last_id = _id_cursor(cursor)
     query = select(stations_t)
     if service is not None:
         query = query.join(services_t, services_t.c.station_id == stations_t.c.id).where(
@@ -258,7 +270,6 @@ def list_stations(
     if district is not None:
         query = query.where(stations_t.c.district == district)
     query = query.order_by(stations_t.c.id)
-    last_id = after[0] if after else None
 
     def rows_after(key: str | None, count: int) -> list[Any]:
         q = query.limit(count) if key is None else query.where(stations_t.c.id > key).limit(count)
@@ -382,7 +393,7 @@ def add_post(ctx: RequestContext, station_id: str, post: PostIn) -> PostOut:
 def list_posts(
     ctx: RequestContext, station_id: str, limit: int, cursor: str | None
 ) -> Page[PostOut]:
-    after = decode_cursor(cursor, 1)
+    after = _id_cursor(cursor)
     with ctx.read() as conn:
         station = conn.execute(
             select(stations_t.c.city, stations_t.c.home).where(stations_t.c.id == station_id)
@@ -397,8 +408,8 @@ def list_posts(
             .order_by(posts_t.c.id)
             .limit(limit + 1)
         )
-        if after:
-            query = query.where(posts_t.c.id > after[0])
+        if after is not None:
+            query = query.where(posts_t.c.id > after)
         rows = conn.execute(query).all()
     items, next_cursor = page(rows, limit, lambda r: [r.id])
     return Page[PostOut](items=[post_out(r) for r in items], next_cursor=next_cursor)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pioneer.schemas import (
     Code,
@@ -33,11 +33,15 @@ StationKind = Literal[
 ]
 ServiceCodes = Annotated[list[Code], Field(max_length=50)]
 MAX_RADIUS_M = 50_000
+# The kernel's Timestamp refuses values outside 2000-2200 (they overflow on the way to UTC).
+Moment = Timestamp
 
 
-def _unique(values: list[str] | None, field: str) -> None:
+def _unique(values: list[str] | None) -> list[str] | None:
+    # A field validator, so the error's path names the list (``station.services``).
     if values is not None and len(set(values)) != len(values):
-        raise ValueError(f"{field} must not repeat a code")
+        raise ValueError("must not repeat a code")
+    return values
 
 
 class FiveHaves(Input):
@@ -70,10 +74,10 @@ class StationIn(Input):
     opening_hours: Schedule = []
     standard: FiveHaves = FiveHaves()
 
-    @model_validator(mode="after")
-    def _no_repeats(self) -> StationIn:
-        _unique(self.services, "services")
-        return self
+    @field_validator("services")
+    @classmethod
+    def _no_repeats(cls, services: list[str]) -> list[str] | None:
+        return _unique(services)
 
 
 class StationChanges(Input):
@@ -88,14 +92,23 @@ class StationChanges(Input):
     opening_hours: Schedule | None = None
     standard: FiveHavesChanges | None = None
 
+    @field_validator("*")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Runs only for fields given, so the error's path names the field (``changes.name``).
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
+
+    @field_validator("services")
+    @classmethod
+    def _no_repeats(cls, services: list[str] | None) -> list[str] | None:
+        return _unique(services)
+
     @model_validator(mode="after")
     def _something(self) -> StationChanges:
         if not self.model_fields_set:
             raise ValueError("nothing to change")
-        for name in self.model_fields_set:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        _unique(self.services, "services")
         return self
 
 
@@ -108,8 +121,8 @@ class PostIn(Input):
 class ActivityIn(Input):
     title: ShortText
     category: Code
-    starts_at: Timestamp
-    ends_at: Timestamp
+    starts_at: Moment
+    ends_at: Moment
     points: Annotated[int, Field(ge=0, le=10_000)]
     capacity: Annotated[int, Field(ge=1, le=100_000)]
 

@@ -9,13 +9,14 @@ from pioneer import auth
 from pioneer.entrypoints import event_handler, rpc
 from pioneer.events import Event
 from pioneer.replica import VolunteerReplicaHandlers
-from pioneer.schemas import CityName, Code, Cursor, Limit, Location, RecordId, ShortText, Timestamp
+from pioneer.schemas import CityName, Code, Cursor, Limit, Location, RecordId, ShortText
 from pioneer.service import PioneerService
 
 from . import handlers
 from .schemas import (
     ActivityIn,
     CheckinCode,
+    Moment,
     PostIn,
     Radius,
     StationChanges,
@@ -65,7 +66,7 @@ class StationsService(VolunteerReplicaHandlers, PioneerService):
         city: CityName | None = None,
         district: ShortText | None = None,
         service: Code | None = None,
-        open_at: Timestamp | None = None,
+        open_at: Moment | None = None,
         limit: Limit = 50,
         cursor: Cursor | None = None,
     ):
@@ -78,7 +79,7 @@ class StationsService(VolunteerReplicaHandlers, PioneerService):
         location: Location,
         radius_m: Radius = 1000,
         service: Code | None = None,
-        open_at: Timestamp | None = None,
+        open_at: Moment | None = None,
         limit: Limit = 20,
     ):
         """Stations within ``radius_m`` of ``location`` (federated cities' too), nearest first."""

@@ -352,6 +352,20 @@ def _catalog() -> Catalog:
         return Catalog()
 
 
+def refresh_statistics(engine: Any) -> None:
+    """Let the query planner see the city as it now is (after a bulk import).
+
+    Without statistics SQLite's planner reads every volunteer with a skill through the
+    ``(city, skill, status)`` index instead of using the location ranges: 3x slower searches.
+    """
+    with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("ANALYZE")
+        else:
+            connection.exec_driver_sql("ANALYZE volunteers")
+            connection.exec_driver_sql("ANALYZE volunteer_skills")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="pioneer import volunteers",
@@ -393,6 +407,7 @@ def main(argv: list[str]) -> int:
             max(1, min(args.batch, 10_000)),
             None if args.quiet else _progress_bar(sys.stderr),
         )
+        refresh_statistics(engine)
     finally:
         engine.dispose()
     if not args.quiet:
