@@ -122,6 +122,8 @@ def launch(tmp_path_factory, e2e_admin) -> Iterator[Callable[..., tuple[Cli, dic
                 "PIONEER_FEDERATED_BASE_PORT": str(free_port_block(30)),
                 "JWT_SECRET": f"e2e-secret-{uuid.uuid4().hex}",
                 "MAX_WORKERS": "10",
+                # Offers time out in seconds here, so the end-to-end run sees dispatch move on.
+                "OFFER_TIMEOUT_S": "5",
             }
         )
         cli = Cli(env)

@@ -149,3 +149,76 @@ def _uphold(rpc, complaint_id):
         if exc.exc_type == "NotFound":
             return None
         raise
+
+
+def wishes_handled(deployment, handler: str) -> float:
+    """How many events ``handler`` of the wishes process has handled (from its /metrics)."""
+    import urllib.request
+
+    url = f"http://127.0.0.1:{deployment.base_port + 2}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("pioneer_events_handled_total{")
+        and f'handler="{handler}"' in line
+        and 'outcome="ok"' in line
+    )
+
+
+def test_storm_and_offer_timeout_against_the_processes(shared):
+    _, deployment = shared
+    with deployment.proxy(deployment.token("admin", "cixi")) as rpc:
+        before = wishes_handled(deployment, "on_volunteer_registered")
+        crowd = [
+            rpc.volunteers.register(volunteer=volunteer(skills=["key_cutting"]))["id"]
+            for _ in range(60)
+        ]
+        poll(lambda: wishes_handled(deployment, "on_volunteer_registered") >= before + 60, 30)
+        wish = rpc.wishes.submit_wish(
+            wish={
+                "city": "cixi",
+                "title": "配一把钥匙",
+                "description": "门锁坏了",
+                "category": "key_cutting",
+                "beneficiary": {"name": "赵奶奶", "phone": "13812340000", "address": "山下村8号"},
+                "location": LONGSHAN,
+                "deadline": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+            }
+        )
+        rpc.wishes.review_wish(wish_id=wish["id"], approve=True)
+        pending = [
+            rpc.wishes.claim_wish.call_async(wish_id=wish["id"], volunteer_id=v) for v in crowd
+        ]
+        winners, refused = [], []
+        for reply in pending:
+            try:
+                winners.append(reply.result()["claimed_by"])
+            except RemoteError as exc:
+                refused.append(exc.exc_type)
+        assert len(winners) == 1 and refused == ["Conflict"] * 59
+        assert rpc.wishes.get_wish(wish_id=wish["id"])["claimed_by"] == winners[0]
+
+        # Nobody answers the offer: after OFFER_TIMEOUT_S it moves to the next candidate.
+        request = rpc.wishes.raise_request(
+            request={
+                "city": "cixi",
+                "service": "key_cutting",
+                "description": "钥匙断在锁里",
+                "location": LONGSHAN,
+                "address": "山下村9号",
+                "requester": {"name": "孙先生", "phone": "13900002222"},
+                "urgency": "normal",
+            }
+        )
+        first = request["offered_to"]
+        assert request["status"] == "dispatched" and first in crowd
+
+        def moved_on():
+            now = rpc.wishes.get_request(request_id=request["id"])
+            return now if now["offered_to"] not in (None, first) else None
+
+        moved = poll(moved_on, 20)
+        assert moved["attempts"][0]["volunteer_id"] == first
+        assert moved["attempts"][0]["outcome"] == "timed_out"
