@@ -21,7 +21,7 @@ from pioneer.events import (
     VolunteerCheckedIn,
 )
 from pioneer.kernel import RequestContext
-from pioneer.paging import decode_cursor, encode_cursor, page
+from pioneer.paging import decode_id_cursor, encode_cursor, page
 from pioneer.replica import require_eligible
 from pioneer.schedule import is_open_at
 from pioneer.schemas import Page
@@ -144,18 +144,6 @@ def _home_station(uow: Any, station_id: str) -> Station:
     return station
 
 
-def _id_cursor(cursor: str | None) -> str | None:
-    """The id an id-ordered page resumes after; a cursor of any other shape is bad input."""
-    after = decode_cursor(cursor, 1)
-    if after is None:
-        return None
-    key = after[0]
-    # Ids are short strings: a number or a NUL would reach the database as a type error.
-    if not isinstance(key, str) or not 0 < len(key) <= 64 or "\x00" in key:
-        raise ValidationError("cursor", "not a cursor this service issued")
-    return key
-
-
 # --- stations -----------------------------------------------------------------------------------
 
 
@@ -257,7 +245,7 @@ def list_stations(
     limit: int,
     cursor: str | None,
 ) -> Page[StationOut]:
-    last_id = _id_cursor(cursor)
+    last_id = decode_id_cursor(cursor)
     query = select(stations_t)
     if service is not None:
         query = query.join(services_t, services_t.c.station_id == stations_t.c.id).where(
@@ -393,7 +381,7 @@ def add_post(ctx: RequestContext, station_id: str, post: PostIn) -> PostOut:
 def list_posts(
     ctx: RequestContext, station_id: str, limit: int, cursor: str | None
 ) -> Page[PostOut]:
-    after = _id_cursor(cursor)
+    after = decode_id_cursor(cursor)
     with ctx.read() as conn:
         station = conn.execute(
             select(stations_t.c.city, stations_t.c.home).where(stations_t.c.id == station_id)

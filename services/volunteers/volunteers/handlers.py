@@ -311,11 +311,7 @@ def find_volunteers(
     with ctx.uow(readonly=True) as uow:
         if near is not None:
             radius = float(radius_m or ctx.settings.DEFAULT_NEAR_RADIUS_M)
-            after = decode_cursor(cursor, 2)
-            if after is not None and not (
-                isinstance(after[0], (int, float)) and isinstance(after[1], str)
-            ):
-                raise ValidationError("cursor", "not a cursor this service issued")
+            after = decode_cursor(cursor, (float, str))
             found, next_key = search_near(
                 uow.session,
                 city,
@@ -330,9 +326,7 @@ def find_volunteers(
             rows = load_volunteers(uow.session, [f.id for f in found])
             items = [volunteer_out(rows[f.id], admin, f.distance_m) for f in found]
         else:
-            after = decode_cursor(cursor, 1)
-            if after is not None and not isinstance(after[0], str):
-                raise ValidationError("cursor", "not a cursor this service issued")
+            after = decode_cursor(cursor, (str,))
             found_rows, next_key = search_by_id(
                 uow.session, city, skill, status, available_at, limit, after[0] if after else None
             )
@@ -566,7 +560,7 @@ def list_members(
     ctx: RequestContext, team_id: str, limit: int, cursor: str | None
 ) -> Page[MemberOut]:
     ctx.require_home(team_id, "team")
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, (str,))
     with ctx.uow(readonly=True) as uow:
         if uow.session.get(Team, team_id) is None:
             raise NotFound(f"no team {team_id}")
@@ -635,7 +629,7 @@ def list_commitments(
     ctx: RequestContext, city: str, year: int, limit: int, cursor: str | None
 ) -> Page[CommitmentOut]:
     ctx.require_served(city, "commitment")
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, (str,))
     query = (
         select(commitments_t, volunteers_t.c.name.label("volunteer_name"))
         .join(volunteers_t, volunteers_t.c.id == commitments_t.c.volunteer_id)
