@@ -12,7 +12,6 @@ import random
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from pioneer import auth, db
 from pioneer.testing.broker import RabbitAdmin
+from pioneer.testing.fixtures import wait_for
 
 PIONEER = [sys.executable, "-m", "pioneer.cli"]
 
@@ -149,12 +149,5 @@ def shared(launch) -> tuple[Cli, Deployed]:
 
 
 def poll(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
-    """Poll until ``predicate`` returns something truthy (fail on timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(0.1)
+    """``wait_for`` at the pace of calls to other processes (fail on timeout)."""
+    return wait_for(predicate, timeout, interval=0.1)

@@ -9,6 +9,8 @@ Fixtures:
 - ``service_config``: a kernel config for a test container; ``start_service``: start one.
 - ``rpc``: a client calling services on ``amqp_uri`` with a given token.
 - ``dispatch_event``: publish an envelope as another service would.
+- ``admin``: an RPC client with a cixi admin token; ``database``/``count_rows``: the service
+  under test's database; ``enrol``: a volunteer in the service's replica, by event.
 """
 
 from __future__ import annotations
