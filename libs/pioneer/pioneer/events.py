@@ -70,6 +70,8 @@ class VolunteerChanged(EventData):
     location: Point | None = None
     availability: list[dict[str, str]] = []
     reason: str | None = None
+    # The ids of the teams the volunteer belongs to (``None``: not told, from older producers).
+    teams: list[str] | None = None
 
 
 class ComplaintUpheld(EventData):
@@ -186,3 +188,29 @@ class ComplaintFiled(EventData):
     city: str
     volunteer_id: str
     volunteer_city: str
+
+
+# --- points -----------------------------------------------------------------------------------
+
+
+class PointsChanged(EventData):
+    """``points_awarded``, ``points_redeemed``, ``points_reversed``: one ledger entry and the
+    volunteer's balance after it. ``city`` is the volunteer's home city, where points are kept."""
+
+    entry_id: str
+    volunteer_id: str
+    city: str
+    delta: int
+    reason: str
+    balance: int
+    at: datetime
+    source_event_id: str | None = None
+    redemption_id: str | None = None
+    item_id: str | None = None
+    item_name: str | None = None
+    quantity: int | None = None
+    # Optional additions by the points service: the entry's kind (``checkin``, ``wish``,
+    # ``request``, ``rating_bonus``, ``adjust``, ``redeem``, ``reverse``) and whether it counts
+    # towards rankings (earnings and adjustments do; redemptions and their reversals do not).
+    kind: str | None = None
+    ranked: bool | None = None

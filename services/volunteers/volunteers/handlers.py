@@ -86,8 +86,11 @@ def volunteer_out(row: Any, admin: bool, distance_m: float | None = None) -> Vol
     return FoundVolunteerOut.model_validate({**data, "distance_m": distance_m})
 
 
-def volunteer_event(row: Any, reason: str | None = None) -> VolunteerChanged:
-    """The volunteer as it now is, phone masked, for ``volunteer_*`` events."""
+def volunteer_event(
+    row: Any, reason: str | None = None, teams: list[str] | None = None
+) -> VolunteerChanged:
+    """The volunteer as it now is, phone masked, for ``volunteer_*`` events; ``teams`` are the
+    ids of the teams it belongs to (points ranks by team from them)."""
     return VolunteerChanged(
         volunteer_id=row.id,
         city=row.city,
@@ -104,6 +107,18 @@ def volunteer_event(row: Any, reason: str | None = None) -> VolunteerChanged:
         location=None if row.lat is None else {"lat": row.lat, "lon": row.lon},
         availability=list(row.availability),
         reason=reason,
+        teams=teams,
+    )
+
+
+def teams_of(uow: Any, volunteer_id: str) -> list[str]:
+    """The ids of the volunteer's teams (index ``ix_team_members_volunteer_id``)."""
+    return list(
+        uow.session.execute(
+            select(members_t.c.team_id)
+            .where(members_t.c.volunteer_id == volunteer_id)
+            .order_by(members_t.c.team_id)
+        ).scalars()
     )
 
 
@@ -226,7 +241,7 @@ def register(ctx: RequestContext, volunteer: VolunteerIn) -> VolunteerOut:
         uow.session.add(row)
         uow.flush_or_conflict(duplicate_phone(row.phone, row.city))
         _write_skills(uow, row)
-        uow.emit("volunteer_registered", row.city, volunteer_event(row))
+        uow.emit("volunteer_registered", row.city, volunteer_event(row, teams=[]))
     ctx.log.info(
         "volunteer_registered",
         volunteer_id=row.id,
@@ -282,7 +297,7 @@ def update_volunteer(
         uow.flush_or_conflict(duplicate_phone(row.phone, row.city))
         if fields & {"skills", "location"}:
             _write_skills(uow, row)
-        uow.emit("volunteer_updated", row.city, volunteer_event(row))
+        uow.emit("volunteer_updated", row.city, volunteer_event(row, teams=teams_of(uow, row.id)))
     ctx.log.info("volunteer_updated", volunteer_id=row.id, fields=sorted(fields))
     return volunteer_out(row, sees_phones(ctx.caller, row.city))
 
@@ -507,9 +522,7 @@ def join_team(ctx: RequestContext, team_id: str, volunteer_id: str, relation: st
     now = clock.utcnow()
     with ctx.uow() as uow:
         team = _home_team(uow, team_id, lock=True)
-        volunteer = uow.session.get(Volunteer, volunteer_id)
-        if volunteer is None:
-            raise NotFound(f"no volunteer {volunteer_id}")
+        volunteer = _locked_volunteer(uow, volunteer_id)
         if volunteer.status == domain.REMOVED:
             raise Suspended(f"volunteer {volunteer_id} has been removed")
         current = uow.session.execute(
@@ -535,6 +548,7 @@ def join_team(ctx: RequestContext, team_id: str, volunteer_id: str, relation: st
                 )
             )
         team.members += 1
+        _membership_changed(uow, volunteer, now)
     return MembershipOut(
         team_id=team_id, volunteer_id=volunteer_id, relation=relation, joined_at=now
     )
@@ -553,7 +567,23 @@ def leave_team(ctx: RequestContext, team_id: str, volunteer_id: str) -> TeamOut:
         if not gone:
             raise Conflict(f"volunteer {volunteer_id} is not a member of {team_id}")
         team.members -= 1
+        volunteer = uow.session.get(Volunteer, volunteer_id, with_for_update=True)
+        if volunteer is not None:
+            _membership_changed(uow, volunteer, clock.utcnow())
     return team_out(team)
+
+
+def _membership_changed(uow: Any, volunteer: Volunteer, now: datetime) -> None:
+    """A join or leave is a change of the volunteer: bump its version and tell the others
+    (``volunteer_updated`` carries the teams; points ranks by team from it)."""
+    volunteer.version += 1
+    volunteer.updated_at = now
+    uow.session.flush()
+    uow.emit(
+        "volunteer_updated",
+        volunteer.city,
+        volunteer_event(volunteer, reason="teams", teams=teams_of(uow, volunteer.id)),
+    )
 
 
 def list_members(
@@ -726,7 +756,11 @@ def uphold_complaint(ctx: RequestContext, complaint_id: str) -> ComplaintOut:
             ),
         )
         uow.emit(
-            sanction.event_type, volunteer.city, volunteer_event(volunteer, reason=sanction.level)
+            sanction.event_type,
+            volunteer.city,
+            volunteer_event(
+                volunteer, reason=sanction.level, teams=teams_of(uow, volunteer.id)
+            ),
         )
     ctx.log.info(
         "complaint_upheld",
@@ -759,7 +793,11 @@ def reinstate(ctx: RequestContext, volunteer_id: str) -> VolunteerOut:
         except domain.TransitionError as exc:
             raise Conflict(f"volunteer {volunteer_id}: {exc}") from None
         _apply_standing(uow, row, standing, now)
-        uow.emit("volunteer_reinstated", row.city, volunteer_event(row, reason="reinstated"))
+        uow.emit(
+            "volunteer_reinstated",
+            row.city,
+            volunteer_event(row, reason="reinstated", teams=teams_of(uow, row.id)),
+        )
     ctx.log.info("volunteer_reinstated", volunteer_id=volunteer_id, by="admin")
     return volunteer_out(row, sees_phones(ctx.caller, city))
 
@@ -805,7 +843,9 @@ def reinstate_due(ctx: RequestContext) -> int:
                 continue  # reinstated meanwhile (an admin, or another replica's timer)
             _apply_standing(uow, row, domain.reinstate(_standing(row)), now)
             uow.emit(
-                "volunteer_reinstated", row.city, volunteer_event(row, reason="suspension_ended")
+                "volunteer_reinstated",
+                row.city,
+                volunteer_event(row, reason="suspension_ended", teams=teams_of(uow, row.id)),
             )
             ended.append(row.id)
     if ended:

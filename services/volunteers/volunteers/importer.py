@@ -204,7 +204,7 @@ def _write_batch(
 
 
 def _outbox_row(row: dict[str, Any], now: Any) -> dict[str, Any]:
-    data = volunteer_event(SimpleNamespace(**row)).model_dump(mode="json")
+    data = volunteer_event(SimpleNamespace(**row), teams=[]).model_dump(mode="json")
     env = envelope("volunteer_registered", row["city"], row["city"], data)
     return {
         "event_id": env["event_id"],

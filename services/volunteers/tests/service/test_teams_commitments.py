@@ -17,6 +17,29 @@ def error_of(call, *args, **kwargs) -> RemoteError:
     return excinfo.value
 
 
+def test_joining_and_leaving_a_team_publish_the_volunteers_teams(volunteers, admin, spy):
+    watch = spy("volunteers")
+    team = admin.call(
+        "volunteers", "create_team", "cixi", {"name": "龙山义剪队", "specialty": "haircut"}
+    )
+    other = admin.call(
+        "volunteers", "create_team", "cixi", {"name": "巡防队", "specialty": "patrol"}
+    )
+    a = admin.call("volunteers", "register", volunteer_data(name="甲"))["id"]
+    admin.call("volunteers", "join_team", team["id"], a, "organization")
+    admin.call("volunteers", "join_team", other["id"], a, "activity")
+    admin.call("volunteers", "leave_team", team["id"], a)
+    [registered] = watch.wait_for("volunteer_registered")
+    assert registered["data"]["teams"] == [] and registered["data"]["version"] == 1
+    updates = watch.wait_for("volunteer_updated", count=3)
+    assert [(e["data"]["version"], e["data"]["teams"]) for e in updates] == [
+        (2, [team["id"]]),
+        (3, sorted([team["id"], other["id"]])),
+        (4, [other["id"]]),
+    ]
+    assert admin.call("volunteers", "get_volunteer", a)["version"] == 4
+
+
 def test_teams_membership_rules(volunteers, admin, rpc, token, database):
     team = admin.call(
         "volunteers", "create_team", "cixi", {"name": "龙山义剪队", "specialty": "haircut"}
