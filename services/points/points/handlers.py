@@ -1,0 +1,819 @@
+"""Points' service layer: each function is one use case inside one unit of work.
+
+Every ledger entry is written in the same transaction as the balance it changes, the ranking
+totals it counts in and its outbox event. Double effects are made impossible by the database,
+not by checking first: a piece of work or a reversal is a unique ``source_key`` (inserted with
+``ON CONFLICT DO NOTHING``), a redemption is unique per ``(volunteer_id, idempotency_key)``,
+and balance and stock only move through conditional ``UPDATE ... WHERE balance >= :cost``
+/ ``WHERE stock >= :quantity`` (with ``CHECK`` constraints behind them), so racing calls can
+never overspend or oversell. No RPC or broker call happens inside a transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from pioneer import auth, clock, ids
+from pioneer.deadletter import PoisonMessage
+from pioneer.errors import Conflict, Forbidden, NotFound, ValidationError
+from pioneer.events import (
+    Event,
+    PointsChanged,
+    RequestChanged,
+    VolunteerChanged,
+    VolunteerCheckedIn,
+    WishChanged,
+)
+from pioneer.kernel import RequestContext
+from pioneer.paging import decode_cursor, decode_id_cursor, encode_cursor, page
+from pioneer.replica import apply_volunteer_event, require_eligible, volunteer_replica
+from pioneer.schemas import Page
+
+from . import domain
+from .models import (
+    Balance,
+    CatalogItem,
+    LedgerEntry,
+    PeerEntry,
+    Redemption,
+    TeamMember,
+    Total,
+)
+from .schemas import (
+    BalanceOut,
+    Board,
+    BoardItem,
+    CatalogItemIn,
+    CatalogItemOut,
+    EntryOut,
+    RedemptionOut,
+    ReportItem,
+)
+
+ledger_t = LedgerEntry.__table__
+balances_t = Balance.__table__
+totals_t = Total.__table__
+items_t = CatalogItem.__table__
+redemptions_t = Redemption.__table__
+members_t = TeamMember.__table__
+peers_t = PeerEntry.__table__
+replica_t = volunteer_replica
+
+# Who reads any volunteer's points in their city (a volunteer reads only its own).
+READERS = frozenset({auth.ADMIN, auth.DISPATCHER, auth.SYSTEM, auth.OPS})
+# Who redeems for a volunteer of their city (a volunteer redeems only for itself).
+REDEEMERS = frozenset({auth.VOLUNTEER, auth.ADMIN, auth.SYSTEM})
+ADMINS = frozenset({auth.ADMIN})
+REPORTERS = frozenset({auth.ADMIN, auth.OPS, auth.SYSTEM})
+
+
+# --- small database helpers ---------------------------------------------------------------------
+
+
+def _insert(session: Any, table: Any) -> Any:
+    """The dialect's INSERT (for ``ON CONFLICT``), on SQLite and PostgreSQL alike."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table)
+
+
+def _require_reader(caller: auth.Caller, volunteer_id: str, city: str) -> None:
+    """A volunteer reads only its own points; admins, dispatchers, systems and ops read the
+    volunteers of their city."""
+    if auth.VOLUNTEER in caller.roles and caller.sub == volunteer_id:
+        return
+    if caller.has(*READERS) and caller.covers(city):
+        return
+    if auth.VOLUNTEER in caller.roles and not caller.has(*READERS):
+        raise Forbidden("a volunteer token reads only its own points")
+    raise Forbidden(f"may not read the points of volunteers of '{city}'")
+
+
+def _known(session_or_conn: Any, volunteer_id: str) -> bool:
+    """Whether the volunteer is in the replica or has points here."""
+    for column in (replica_t.c.volunteer_id, balances_t.c.volunteer_id):
+        if session_or_conn.execute(select(column).where(column == volunteer_id)).first():
+            return True
+    return False
+
+
+def entry_out(row: Any) -> EntryOut:
+    return EntryOut.model_validate(row, from_attributes=True)
+
+
+def redemption_out(row: Any) -> RedemptionOut:
+    return RedemptionOut.model_validate(row, from_attributes=True)
+
+
+# --- booking: entries, balances, totals ---------------------------------------------------------
+
+
+def _book(
+    uow: Any,
+    *,
+    volunteer_id: str,
+    city: str,
+    kind: str,
+    delta: int,
+    reason: str,
+    at: datetime,
+    source_key: str | None = None,
+    source_event_id: str | None = None,
+    hours: float = 0.0,
+    redemption_id: str | None = None,
+    actor: str | None = None,
+) -> str | None:
+    """Append a ledger entry; its id, or ``None`` when ``source_key`` is already booked."""
+    entry_id = ids.new_id(city, "pe")
+    stmt = (
+        _insert(uow.session, ledger_t)
+        .values(
+            id=entry_id,
+            volunteer_id=volunteer_id,
+            city=city,
+            kind=kind,
+            delta=delta,
+            reason=reason[:200],
+            hours=hours,
+            source_event_id=source_event_id,
+            source_key=source_key,
+            redemption_id=redemption_id,
+            actor=actor,
+            at=at,
+            recorded_at=clock.utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["source_key"])
+        .returning(ledger_t.c.id)
+    )
+    return uow.session.execute(stmt).scalar()
+
+
+def _credit_balance(uow: Any, volunteer_id: str, city: str, delta: int) -> int:
+    """Add ``delta >= 0`` earned points (creating the balance row); the new balance."""
+    stmt = _insert(uow.session, balances_t).values(
+        volunteer_id=volunteer_id,
+        city=city,
+        balance=delta,
+        earned=delta,
+        spent=0,
+        updated_at=clock.utcnow(),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["volunteer_id"],
+        set_={
+            "balance": balances_t.c.balance + stmt.excluded.balance,
+            "earned": balances_t.c.earned + stmt.excluded.earned,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    ).returning(balances_t.c.balance)
+    return uow.session.execute(stmt).scalar_one()
+
+
+def _move_balance(uow: Any, volunteer_id: str, earned: int = 0, spent: int = 0) -> int | None:
+    """Change earned and/or spent on an existing balance, only if it stays >= 0 (one
+    conditional UPDATE: racing debits cannot both pass); the new balance or ``None``."""
+    change = earned - spent
+    return uow.session.execute(
+        update(balances_t)
+        .where(
+            balances_t.c.volunteer_id == volunteer_id,
+            balances_t.c.balance + change >= 0,
+        )
+        .values(
+            balance=balances_t.c.balance + change,
+            earned=balances_t.c.earned + earned,
+            spent=balances_t.c.spent + spent,
+            updated_at=clock.utcnow(),
+        )
+        .returning(balances_t.c.balance)
+    ).scalar()
+
+
+def _add_totals(
+    uow: Any,
+    volunteer_id: str,
+    city: str,
+    at: datetime,
+    points: int,
+    hours: float = 0.0,
+    activities: int = 0,
+    wishes: int = 0,
+    requests: int = 0,
+) -> None:
+    """Add to the volunteer's totals for all time, ``at``'s year and month (one upsert)."""
+    rows = [
+        {
+            "period": period,
+            "volunteer_id": volunteer_id,
+            "city": city,
+            "points": points,
+            "hours": hours,
+            "activities": activities,
+            "wishes": wishes,
+            "requests": requests,
+        }
+        for period in domain.periods_of(at)
+    ]
+    stmt = _insert(uow.session, totals_t).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["period", "volunteer_id"],
+        set_={
+            name: totals_t.c[name] + stmt.excluded[name]
+            for name in ("points", "hours", "activities", "wishes", "requests")
+        },
+    )
+    uow.session.execute(stmt)
+
+
+def _emit(uow: Any, kind: str, city: str, data: dict[str, Any]) -> None:
+    uow.emit(
+        domain.EVENT_OF_KIND[kind],
+        city,
+        PointsChanged(**data, kind=kind, ranked=domain.counts_for_ranking(kind)),
+    )
+
+
+def credit(
+    ctx: RequestContext,
+    uow: Any,
+    volunteer_id: str,
+    city: str,
+    earning: domain.Credit,
+    at: datetime,
+    source_event_id: str,
+) -> str | None:
+    """Book a piece of work once: entry, balance, totals and ``points_awarded`` together.
+    The entry id, or ``None`` when this work was already credited (a replay)."""
+    entry_id = _book(
+        uow,
+        volunteer_id=volunteer_id,
+        city=city,
+        kind=earning.kind,
+        delta=earning.delta,
+        reason=earning.reason,
+        at=at,
+        source_key=earning.source_key,
+        source_event_id=source_event_id,
+        hours=earning.hours,
+    )
+    if entry_id is None:
+        ctx.outcome = "duplicate"
+        return None
+    balance = _credit_balance(uow, volunteer_id, city, earning.delta)
+    _add_totals(
+        uow,
+        volunteer_id,
+        city,
+        at,
+        earning.delta,
+        earning.hours,
+        earning.activities,
+        earning.wishes,
+        earning.requests,
+    )
+    if earning.delta:
+        _emit(
+            uow,
+            earning.kind,
+            city,
+            {
+                "entry_id": entry_id,
+                "volunteer_id": volunteer_id,
+                "city": city,
+                "delta": earning.delta,
+                "reason": earning.reason,
+                "balance": balance,
+                "at": at,
+                "source_event_id": source_event_id,
+            },
+        )
+    return entry_id
+
+
+# --- earning from events ------------------------------------------------------------------------
+
+
+def _data(model: type[BaseModel], event: Event) -> Any:
+    try:
+        return model.model_validate(event.data)
+    except PydanticValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "data"
+        raise PoisonMessage(f"{event.type}: data.{where}: {first['msg']}") from None
+
+
+def _ours(ctx: RequestContext, volunteer_id: str | None, volunteer_city: str | None) -> bool:
+    """Points are kept in the volunteer's home city: another deployment credits the others
+    (it receives its own federated copy of the event)."""
+    if not volunteer_id or not volunteer_city:
+        return False
+    if not ctx.serves(volunteer_city) or ids.city_of(volunteer_id) != volunteer_city:
+        ctx.outcome = "ignored"
+        return False
+    return True
+
+
+def on_checked_in(ctx: RequestContext, uow: Any, event: Event) -> None:
+    data = _data(VolunteerCheckedIn, event)
+    if not _ours(ctx, data.volunteer_id, data.volunteer_city):
+        return
+    earning = domain.checkin_credit(data.activity_id, data.volunteer_id, data.points, data.hours)
+    at = data.checked_in_at or event.occurred_at
+    credit(ctx, uow, data.volunteer_id, data.volunteer_city, earning, at, event.event_id)
+
+
+def on_wish_closed(ctx: RequestContext, uow: Any, event: Event) -> None:
+    data = _data(WishChanged, event)
+    if not _ours(ctx, data.volunteer_id, data.volunteer_city):
+        return
+    earning = domain.wish_credit(data.wish_id, ctx.settings.rules(data.volunteer_city))
+    credit(
+        ctx, uow, data.volunteer_id, data.volunteer_city, earning, event.occurred_at, event.event_id
+    )
+
+
+def on_request_completed(ctx: RequestContext, uow: Any, event: Event) -> None:
+    data = _data(RequestChanged, event)
+    if not _ours(ctx, data.volunteer_id, data.volunteer_city):
+        return
+    earning = domain.request_credit(data.request_id, ctx.settings.rules(data.volunteer_city))
+    credit(
+        ctx, uow, data.volunteer_id, data.volunteer_city, earning, event.occurred_at, event.event_id
+    )
+
+
+def on_request_rated(ctx: RequestContext, uow: Any, event: Event) -> None:
+    """The top-rating bonus; independent of ``request_completed``, so either may come first."""
+    data = _data(RequestChanged, event)
+    if not _ours(ctx, data.volunteer_id, data.volunteer_city):
+        return
+    earning = domain.rating_bonus(
+        data.request_id, data.rating, ctx.settings.rules(data.volunteer_city)
+    )
+    if earning is None:
+        return
+    credit(
+        ctx, uow, data.volunteer_id, data.volunteer_city, earning, event.occurred_at, event.event_id
+    )
+
+
+def on_volunteer_event(ctx: RequestContext, uow: Any, event: Event) -> None:
+    """Fold a volunteer event into the replica and, if it is the newest one and carries
+    teams, replace the volunteer's team membership (older events change nothing)."""
+    volunteer_id = apply_volunteer_event(uow.session, event)
+    data = VolunteerChanged.model_validate(event.data)
+    if data.teams is None:
+        return
+    stored = uow.session.execute(
+        select(replica_t.c.version).where(replica_t.c.volunteer_id == volunteer_id)
+    ).scalar()
+    if stored != data.version:
+        return  # a newer event already set the membership
+    uow.session.execute(delete(members_t).where(members_t.c.volunteer_id == volunteer_id))
+    teams = sorted(set(data.teams))
+    if teams:
+        uow.session.execute(
+            insert(members_t), [{"team_id": t, "volunteer_id": volunteer_id} for t in teams]
+        )
+
+
+def on_peer_points(ctx: RequestContext, uow: Any, event: Event) -> None:
+    """A peer deployment's ranked entry (federated ``points.events``) into the all-cities
+    totals, once per entry; this deployment's own events are ignored (already counted)."""
+    if ctx.serves(event.origin_city):
+        return
+    data = _data(PointsChanged, event)
+    if ctx.serves(data.city) or data.ranked is False:
+        return
+    kind = data.kind or domain.ADJUST
+    if not domain.counts_for_ranking(kind):
+        return
+    stored = uow.session.execute(
+        _insert(uow.session, peers_t)
+        .values(
+            entry_id=data.entry_id,
+            volunteer_id=data.volunteer_id,
+            city=data.city,
+            delta=data.delta,
+            at=data.at,
+        )
+        .on_conflict_do_nothing(index_elements=["entry_id"])
+        .returning(peers_t.c.entry_id)
+    ).scalar()
+    if stored is None:
+        ctx.outcome = "duplicate"
+        return
+    _add_totals(uow, data.volunteer_id, data.city, data.at, data.delta)
+
+
+# --- reading a volunteer's points ---------------------------------------------------------------
+
+
+def balance(ctx: RequestContext, volunteer_id: str) -> BalanceOut:
+    city = ids.city_of(volunteer_id)
+    _require_reader(ctx.caller, volunteer_id, city)
+    ctx.require_served(city, "volunteer")
+    with ctx.read() as conn:
+        row = conn.execute(
+            select(balances_t).where(balances_t.c.volunteer_id == volunteer_id)
+        ).first()
+        if row is None and not _known(conn, volunteer_id):
+            raise NotFound(f"no volunteer {volunteer_id}")
+    if row is None:
+        return BalanceOut(volunteer_id=volunteer_id, balance=0, earned=0, spent=0)
+    return BalanceOut(
+        volunteer_id=volunteer_id, balance=row.balance, earned=row.earned, spent=row.spent
+    )
+
+
+def history(
+    ctx: RequestContext, volunteer_id: str, limit: int, cursor: str | None
+) -> Page[EntryOut]:
+    """The volunteer's entries, newest first (ids are time-ordered ULIDs), paged."""
+    city = ids.city_of(volunteer_id)
+    _require_reader(ctx.caller, volunteer_id, city)
+    ctx.require_served(city, "volunteer")
+    before = decode_id_cursor(cursor)
+    query = (
+        select(ledger_t)
+        .where(ledger_t.c.volunteer_id == volunteer_id)
+        .order_by(ledger_t.c.id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        query = query.where(ledger_t.c.id < before)
+    with ctx.read() as conn:
+        rows = conn.execute(query).all()
+        if not rows and before is None and not _known(conn, volunteer_id):
+            raise NotFound(f"no volunteer {volunteer_id}")
+    items, next_cursor = page(rows, limit, lambda r: [r.id])
+    return Page[EntryOut](items=[entry_out(r) for r in items], next_cursor=next_cursor)
+
+
+# --- admin adjustments --------------------------------------------------------------------------
+
+
+def adjust(ctx: RequestContext, volunteer_id: str, delta: int, reason: str) -> dict[str, Any]:
+    """An admin's correction, booked as an ``adjust`` entry naming who made it; it counts
+    towards rankings. A deduction may not take the balance below zero (``Conflict``)."""
+    city = ids.city_of(volunteer_id)
+    auth.require_city(ctx.caller, city, roles=ADMINS)
+    ctx.require_served(city, "volunteer")
+    if delta == 0:
+        raise ValidationError("delta", "must not be zero")
+    now = clock.utcnow()
+    with ctx.uow() as uow:
+        if not _known(uow.session, volunteer_id):
+            raise NotFound(f"no volunteer {volunteer_id}")
+        if delta > 0:
+            new_balance = _credit_balance(uow, volunteer_id, city, delta)
+        else:
+            new_balance = _move_balance(uow, volunteer_id, earned=delta)
+            if new_balance is None:
+                raise Conflict(f"volunteer {volunteer_id} has fewer than {-delta} points")
+        entry_id = _book(
+            uow,
+            volunteer_id=volunteer_id,
+            city=city,
+            kind=domain.ADJUST,
+            delta=delta,
+            reason=reason,
+            at=now,
+            actor=ctx.caller.sub[:128],
+        )
+        _add_totals(uow, volunteer_id, city, now, delta)
+        _emit(
+            uow,
+            domain.ADJUST,
+            city,
+            {
+                "entry_id": entry_id,
+                "volunteer_id": volunteer_id,
+                "city": city,
+                "delta": delta,
+                "reason": reason,
+                "balance": new_balance,
+                "at": now,
+            },
+        )
+        row = uow.session.execute(select(ledger_t).where(ledger_t.c.id == entry_id)).one()
+    ctx.log.info("points_adjusted", volunteer_id=volunteer_id, delta=delta)
+    return {**entry_out(row).model_dump(mode="json"), "balance": new_balance}
+
+
+# --- catalog and redemption ---------------------------------------------------------------------
+
+
+def add_catalog_item(ctx: RequestContext, city: str, item: CatalogItemIn) -> CatalogItemOut:
+    auth.require_city(ctx.caller, city, roles=ADMINS)
+    ctx.require_served(city, "catalog")
+    row = {
+        "id": ids.new_id(city, "item"),
+        "city": city,
+        "name": item.name,
+        "cost": item.cost,
+        "stock": item.stock,
+        "created_at": clock.utcnow(),
+    }
+    with ctx.uow() as uow:
+        uow.session.execute(insert(items_t).values(**row))
+    return CatalogItemOut.model_validate(row)
+
+
+def catalog(
+    ctx: RequestContext, city: str, limit: int, cursor: str | None
+) -> Page[CatalogItemOut]:
+    ctx.require_served(city, "catalog")
+    after = decode_id_cursor(cursor)
+    query = select(items_t).where(items_t.c.city == city).order_by(items_t.c.id).limit(limit + 1)
+    if after is not None:
+        query = query.where(items_t.c.id > after)
+    with ctx.read() as conn:
+        rows = conn.execute(query).all()
+    items, next_cursor = page(rows, limit, lambda r: [r.id])
+    return Page[CatalogItemOut](
+        items=[CatalogItemOut.model_validate(r, from_attributes=True) for r in items],
+        next_cursor=next_cursor,
+    )
+
+
+def _redemption_by_key(conn: Any, volunteer_id: str, key: str) -> Any:
+    return conn.execute(
+        select(redemptions_t).where(
+            redemptions_t.c.volunteer_id == volunteer_id,
+            redemptions_t.c.idempotency_key == key,
+        )
+    ).first()
+
+
+def redeem(
+    ctx: RequestContext, volunteer_id: str, item_id: str, quantity: int, key: str
+) -> RedemptionOut:
+    """Spend points on ``quantity`` of a catalog item of the volunteer's home city.
+
+    The same ``(volunteer, idempotency_key)`` redeems once: a repeat returns the first result.
+    A refused redemption (stock, balance, suspension) records nothing, so its key stays free.
+    """
+    city = ids.city_of(volunteer_id)
+    auth.require_acting_for(ctx.caller, volunteer_id, city)
+    ctx.require_served(city, "volunteer")
+    with ctx.read() as conn:
+        first = _redemption_by_key(conn, volunteer_id, key)
+    if first is not None:
+        return redemption_out(first)
+    try:
+        return _redeem_once(ctx, volunteer_id, city, item_id, quantity, key)
+    except IntegrityError:
+        # A concurrent call with the same key committed first (the unique key made this one
+        # wait for it, then fail): answer with its result.
+        with ctx.read() as conn:
+            first = _redemption_by_key(conn, volunteer_id, key)
+        if first is None:
+            raise Conflict(f"redemption {key} could not be recorded; try again") from None
+        return redemption_out(first)
+
+
+def _redeem_once(
+    ctx: RequestContext, volunteer_id: str, city: str, item_id: str, quantity: int, key: str
+) -> RedemptionOut:
+    now = clock.utcnow()
+    with ctx.uow() as uow:
+        require_eligible(uow.session, volunteer_id, now)
+        item = uow.session.execute(select(items_t).where(items_t.c.id == item_id)).first()
+        if item is None:
+            raise NotFound(f"no catalog item {item_id}")
+        if item.city != city:
+            raise Conflict(
+                f"item {item_id} is in the catalog of '{item.city}'; the volunteer's points are"
+                f" kept in '{city}'"
+            )
+        cost = item.cost * quantity
+        redemption_id = ids.new_id(city, "rdm")
+        # The key first: a concurrent call with the same key blocks here until this commits.
+        uow.session.execute(
+            insert(redemptions_t).values(
+                id=redemption_id,
+                volunteer_id=volunteer_id,
+                city=city,
+                item_id=item_id,
+                item_name=item.name,
+                quantity=quantity,
+                cost=cost,
+                idempotency_key=key,
+                status=domain.COMPLETED,
+                balance=0,
+                created_at=now,
+            )
+        )
+        left = uow.session.execute(
+            update(items_t)
+            .where(items_t.c.id == item_id, items_t.c.stock >= quantity)
+            .values(stock=items_t.c.stock - quantity)
+            .returning(items_t.c.stock)
+        ).scalar()
+        if left is None:
+            raise Conflict(f"item {item_id} has fewer than {quantity} left in stock")
+        new_balance = _move_balance(uow, volunteer_id, spent=cost)
+        if new_balance is None:
+            raise Conflict(f"volunteer {volunteer_id} has fewer than {cost} points")
+        uow.session.execute(
+            update(redemptions_t)
+            .where(redemptions_t.c.id == redemption_id)
+            .values(balance=new_balance)
+        )
+        reason = f"redeemed {quantity} x {item.name}"
+        entry_id = _book(
+            uow,
+            volunteer_id=volunteer_id,
+            city=city,
+            kind=domain.REDEEM,
+            delta=-cost,
+            reason=reason,
+            at=now,
+            source_key=domain.redemption_key(redemption_id),
+            redemption_id=redemption_id,
+            actor=ctx.caller.sub[:128],
+        )
+        _emit(
+            uow,
+            domain.REDEEM,
+            city,
+            {
+                "entry_id": entry_id,
+                "volunteer_id": volunteer_id,
+                "city": city,
+                "delta": -cost,
+                "reason": reason,
+                "balance": new_balance,
+                "at": now,
+                "redemption_id": redemption_id,
+                "item_id": item_id,
+                "item_name": item.name,
+                "quantity": quantity,
+            },
+        )
+        row = uow.session.execute(
+            select(redemptions_t).where(redemptions_t.c.id == redemption_id)
+        ).one()
+    ctx.log.info("points_redeemed", volunteer_id=volunteer_id, redemption_id=redemption_id)
+    return redemption_out(row)
+
+
+def reverse_redemption(ctx: RequestContext, redemption_id: str, reason: str) -> RedemptionOut:
+    """Undo a redemption (admin): points and stock come back, once."""
+    city = ids.city_of(redemption_id)
+    auth.require_city(ctx.caller, city, roles=ADMINS)
+    ctx.require_served(city, "redemption")
+    now = clock.utcnow()
+    with ctx.uow() as uow:
+        row = uow.session.execute(
+            update(redemptions_t)
+            .where(
+                redemptions_t.c.id == redemption_id,
+                redemptions_t.c.status == domain.COMPLETED,
+            )
+            .values(status=domain.REVERSED, reversed_at=now, reversal_reason=reason)
+            .returning(*redemptions_t.c)
+        ).first()
+        if row is None:
+            exists = uow.session.execute(
+                select(redemptions_t.c.status).where(redemptions_t.c.id == redemption_id)
+            ).scalar()
+            if exists is None:
+                raise NotFound(f"no redemption {redemption_id}")
+            raise Conflict(f"redemption {redemption_id} is already reversed")
+        uow.session.execute(
+            update(items_t)
+            .where(items_t.c.id == row.item_id)
+            .values(stock=items_t.c.stock + row.quantity)
+        )
+        new_balance = _move_balance(uow, row.volunteer_id, spent=-row.cost)
+        text = f"reversed redemption {redemption_id}: {reason}"
+        entry_id = _book(
+            uow,
+            volunteer_id=row.volunteer_id,
+            city=city,
+            kind=domain.REVERSE,
+            delta=row.cost,
+            reason=text,
+            at=now,
+            source_key=domain.reversal_key(redemption_id),
+            redemption_id=redemption_id,
+            actor=ctx.caller.sub[:128],
+        )
+        if entry_id is None or new_balance is None:  # the database says: not twice
+            raise Conflict(f"redemption {redemption_id} is already reversed")
+        _emit(
+            uow,
+            domain.REVERSE,
+            city,
+            {
+                "entry_id": entry_id,
+                "volunteer_id": row.volunteer_id,
+                "city": city,
+                "delta": row.cost,
+                "reason": text,
+                "balance": new_balance,
+                "at": now,
+                "redemption_id": redemption_id,
+                "item_id": row.item_id,
+                "item_name": row.item_name,
+                "quantity": row.quantity,
+            },
+        )
+    return redemption_out(row)
+
+
+# --- rankings and the annual report -------------------------------------------------------------
+
+
+def leaderboard(
+    ctx: RequestContext, city: str | None, period: str, team_id: str | None, limit: int
+) -> Board:
+    """The top of the maintained totals for ``period``: one index range read (by city, or
+    over every city this deployment knows, peers' volunteers included), never the ledger.
+    With ``team_id``, the team's members only (a team is at most a few thousand)."""
+    filters = [totals_t.c.period == period]
+    if city is not None:
+        filters.append(totals_t.c.city == city)
+    query = select(totals_t.c.volunteer_id, totals_t.c.city, totals_t.c.points).where(*filters)
+    if team_id is not None:
+        query = query.join(
+            members_t,
+            and_(
+                members_t.c.volunteer_id == totals_t.c.volunteer_id,
+                members_t.c.team_id == team_id,
+            ),
+        )
+    query = query.order_by(totals_t.c.points.desc(), totals_t.c.volunteer_id.desc()).limit(limit)
+    with ctx.read() as conn:
+        rows = conn.execute(query).all()
+    ranks = domain.competition_ranks(r.points for r in rows)
+    return Board(
+        period=period,
+        city=city,
+        team_id=team_id,
+        items=[
+            BoardItem(rank=rank, volunteer_id=r.volunteer_id, city=r.city, points=r.points)
+            for rank, r in zip(ranks, rows, strict=True)
+        ],
+    )
+
+
+def annual_report(
+    ctx: RequestContext, city: str, year: int, limit: int, cursor: str | None
+) -> Page[ReportItem]:
+    """Per volunteer of ``city``: points, hours, activities, wishes, requests of the work done
+    in ``year`` (entries whose ``at`` falls in it) and the rank among the city's volunteers,
+    highest first. The cursor carries the last item's points, id, rank and position, so every
+    page is one index range read however deep."""
+    auth.require_city(ctx.caller, city, roles=REPORTERS)
+    ctx.require_served(city, "report")
+    key = decode_cursor(cursor, (float, str, float, float))
+    query = (
+        select(totals_t)
+        .where(totals_t.c.period == f"{year:04d}", totals_t.c.city == city)
+        .order_by(totals_t.c.points.desc(), totals_t.c.volunteer_id.desc())
+        .limit(limit + 1)
+    )
+    position, previous = 1, None
+    if key is not None:
+        last_points, last_id, last_rank, last_position = key
+        query = query.where(
+            or_(
+                totals_t.c.points < last_points,
+                and_(totals_t.c.points == last_points, totals_t.c.volunteer_id < last_id),
+            )
+        )
+        position, previous = int(last_position) + 1, (last_points, int(last_rank))
+    with ctx.read() as conn:
+        rows = conn.execute(query).all()
+    rows, more = rows[:limit], len(rows) > limit
+    ranks = list(domain.competition_ranks((r.points for r in rows), position, previous))
+    items = [
+        ReportItem(
+            volunteer_id=r.volunteer_id,
+            points=r.points,
+            hours=round(r.hours, 2),
+            activities=r.activities,
+            wishes=r.wishes,
+            requests=r.requests,
+            rank=rank,
+        )
+        for r, rank in zip(rows, ranks, strict=True)
+    ]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        next_cursor = encode_cursor(
+            [last.points, last.volunteer_id, ranks[-1], position + len(rows) - 1]
+        )
+    return Page[ReportItem](items=items, next_cursor=next_cursor)

@@ -1,0 +1,6 @@
+from pioneer.db import kernel_metadata
+from pioneer.migrations import run_env
+from pioneer.replica import replica_metadata
+from points.models import Base
+
+run_env([Base.metadata, kernel_metadata, replica_metadata])
