@@ -528,9 +528,7 @@ def add_catalog_item(ctx: RequestContext, city: str, item: CatalogItemIn) -> Cat
     return CatalogItemOut.model_validate(row)
 
 
-def catalog(
-    ctx: RequestContext, city: str, limit: int, cursor: str | None
-) -> Page[CatalogItemOut]:
+def catalog(ctx: RequestContext, city: str, limit: int, cursor: str | None) -> Page[CatalogItemOut]:
     ctx.require_served(city, "catalog")
     after = decode_id_cursor(cursor)
     query = select(items_t).where(items_t.c.city == city).order_by(items_t.c.id).limit(limit + 1)

@@ -57,8 +57,7 @@ class LedgerEntry(Base):
     __table_args__ = (
         UniqueConstraint("source_key", name="uq_ledger_entries_source_key"),
         CheckConstraint(
-            "kind IN ('checkin', 'wish', 'request', 'rating_bonus', 'adjust', 'redeem',"
-            " 'reverse')",
+            "kind IN ('checkin', 'wish', 'request', 'rating_bonus', 'adjust', 'redeem', 'reverse')",
             name="known_kind",
         ),
         Index("ix_ledger_entries_volunteer_id_id", "volunteer_id", "id"),

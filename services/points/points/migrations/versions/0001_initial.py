@@ -32,14 +32,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_ledger_entries"),
         sa.UniqueConstraint("source_key", name="uq_ledger_entries_source_key"),
         sa.CheckConstraint(
-            "kind IN ('checkin', 'wish', 'request', 'rating_bonus', 'adjust', 'redeem',"
-            " 'reverse')",
+            "kind IN ('checkin', 'wish', 'request', 'rating_bonus', 'adjust', 'redeem', 'reverse')",
             name="ck_ledger_entries_known_kind",
         ),
     )
-    op.create_index(
-        "ix_ledger_entries_volunteer_id_id", "ledger_entries", ["volunteer_id", "id"]
-    )
+    op.create_index("ix_ledger_entries_volunteer_id_id", "ledger_entries", ["volunteer_id", "id"])
     op.create_table(
         "balances",
         sa.Column("volunteer_id", sa.String(64), nullable=False),
@@ -98,9 +95,7 @@ def upgrade() -> None:
         sa.Column("reversed_at", UtcDateTime, nullable=True),
         sa.Column("reversal_reason", sa.String(200), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_redemptions"),
-        sa.UniqueConstraint(
-            "volunteer_id", "idempotency_key", name="uq_redemptions_idempotency"
-        ),
+        sa.UniqueConstraint("volunteer_id", "idempotency_key", name="uq_redemptions_idempotency"),
         sa.CheckConstraint(
             "status IN ('completed', 'reversed')", name="ck_redemptions_known_status"
         ),
