@@ -11,11 +11,14 @@ pioneer definitions [--out FILE]  RabbitMQ topology derived from the code
 pioneer docs [--out DIR]          the API reference (docs/api) generated from the code
 pioneer import KIND FILE [...]    bulk import by a service's importer (`pioneer import volunteers
                                   FILE.csv --city haining`; `pioneer import KIND --help`)
+pioneer report annual --city C --year Y --out FILE.csv
+                                  the points service's annual assessment as a spreadsheet CSV
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import os
@@ -35,6 +38,16 @@ def _deployment(name: str | None) -> Any:
     if not found:
         raise LaunchError("no local deployment under var/ (run `make up`)")
     return next((d for d in found if d.name == "shared"), found[0])
+
+
+def _serving(city: str) -> Any:
+    """The local deployment serving ``city`` (federated: that city's own)."""
+    from .launcher import load_deployments
+
+    for deployment in load_deployments():
+        if city in deployment.cities:
+            return deployment
+    return _deployment(None)
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -131,6 +144,56 @@ def cmd_call(args: argparse.Namespace) -> int:
     finally:
         client.close()
     print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+REPORT_COLUMNS = [
+    ("rank", "排名"),
+    ("volunteer_id", "志愿者编号"),
+    ("points", "积分"),
+    ("hours", "服务时长"),
+    ("activities", "活动次数"),
+    ("wishes", "微心愿"),
+    ("requests", "服务工单"),
+]
+
+
+def write_report_csv(path: str, items: list[dict[str, Any]]) -> None:
+    """A CSV a spreadsheet opens as is: UTF-8 with a BOM, a header row, one row per volunteer."""
+    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([f"{key}/{label}" for key, label in REPORT_COLUMNS])
+        for item in items:
+            writer.writerow([item[key] for key, _ in REPORT_COLUMNS])
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``points.annual_report`` of a city and year, every page, into a CSV file."""
+    from nameko.exceptions import RemoteError
+
+    from .testing.client import RpcClient
+
+    deployment = _deployment(args.deployment) if args.deployment else _serving(args.city)
+    token = args.token or deployment.token("admin", args.city, "cli-report")
+    client = RpcClient(deployment.amqp_uri(), f"Bearer {token}", timeout=args.timeout)
+    items: list[dict[str, Any]] = []
+    cursor = None
+    try:
+        while True:
+            page = client.call(
+                "points", "annual_report", args.city, args.year, limit=500, cursor=cursor
+            )
+            items.extend(page["items"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+    except RemoteError as exc:
+        print(json.dumps({"error": exc.exc_type, "message": str(exc.value)}, ensure_ascii=False))
+        return 1
+    finally:
+        client.close()
+    write_report_csv(args.out, items)
+    print(f"wrote {len(items)} volunteers of {args.city} for {args.year} to {args.out}")
     return 0
 
 
@@ -266,6 +329,16 @@ def parser() -> argparse.ArgumentParser:
     df.add_argument("--password", default="pioneer")
     df.set_defaults(func=cmd_definitions)
 
+    r = sub.add_parser("report", help="reports (annual: the points assessment as CSV)")
+    r.add_argument("kind", choices=["annual"])
+    r.add_argument("--city", required=True)
+    r.add_argument("--year", type=int, required=True)
+    r.add_argument("--out", required=True, help="the CSV file to write")
+    r.add_argument("--token", help="a token (default: an admin token of the deployment)")
+    r.add_argument("--deployment")
+    r.add_argument("--timeout", type=float, default=60)
+    r.set_defaults(func=cmd_report)
+
     im = sub.add_parser("import", help="bulk import records (e.g. volunteers FILE.csv --city C)")
     im.add_argument("kind", help="what to import: a service's importer (volunteers)")
     im.add_argument("args", nargs=argparse.REMAINDER, help="the importer's own arguments")
@@ -277,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
-    if args.command in {"up", "call", "dlq", "status"}:
+    if args.command in {"up", "call", "dlq", "status", "report"}:
         import eventlet
 
         eventlet.monkey_patch()

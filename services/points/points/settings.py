@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from pioneer.config import City, KernelSettings
 
@@ -25,6 +25,11 @@ class CityRules(BaseModel):
     top_rating_bonus: Amount | None = None
 
 
+def _none_is_empty(value: Any) -> Any:
+    # ``${EARNING_RULES:""}`` with the variable unset gives "" (no overrides).
+    return {} if value in (None, "") else value
+
+
 class PointsSettings(KernelSettings):
     """``WISH_CLOSED_POINTS``, ``REQUEST_COMPLETED_POINTS``: what a closed wish and a completed
     request earn; ``TOP_RATING`` / ``TOP_RATING_BONUS``: a request rated at least that earns the
@@ -35,7 +40,7 @@ class PointsSettings(KernelSettings):
     REQUEST_COMPLETED_POINTS: Amount = 10
     TOP_RATING: Rating = 5
     TOP_RATING_BONUS: Amount = 5
-    EARNING_RULES: dict[City, CityRules] = {}
+    EARNING_RULES: Annotated[dict[City, CityRules], BeforeValidator(_none_is_empty)] = {}
 
     def rules(self, city: str) -> EarningRules:
         """The earning rules of ``city``."""

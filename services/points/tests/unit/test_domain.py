@@ -97,3 +97,5 @@ def test_earning_rules_per_city():
         PointsSettings.model_validate(base_settings(EARNING_RULES={"haining": {"wish": 1}}))
     with pytest.raises(ValueError):
         PointsSettings.model_validate(base_settings(TOP_RATING=6))
+    # The config file's default (the variable unset) means no overrides.
+    assert PointsSettings.model_validate(base_settings(EARNING_RULES="")).EARNING_RULES == {}
