@@ -105,3 +105,22 @@ def test_haining_volunteer_checks_in_at_a_cixi_activity(federation):
         result = poll(checked_in)
     assert result["volunteer_id"] == volunteer_id and result["points"] == 10
     assert result["hours"] == 3.5
+    # Points are kept at the volunteer's home deployment (haining got its federated copy of
+    # the check-in; cixi's points ignored it), and cixi's all-cities board learns of them from
+    # haining's federated points_awarded.
+    with haining.proxy(haining.token("admin", "haining")) as rpc:
+        poll(lambda: rpc.points.balance(volunteer_id=volunteer_id)["balance"] == 10)
+        [entry] = rpc.points.history(volunteer_id=volunteer_id)["items"]
+        assert entry["city"] == "haining" and entry["hours"] == 3.5
+    with cixi.proxy(cixi.token("admin", "*")) as rpc:
+        with pytest.raises(RemoteError) as elsewhere:
+            rpc.points.balance(volunteer_id=volunteer_id)
+        assert elsewhere.value.exc_type == "WrongCity"
+
+        def on_cixi_board():
+            board = rpc.points.leaderboard(period="all", limit=500)["items"]
+            return [i for i in board if i["volunteer_id"] == volunteer_id]
+
+        [ranked] = poll(on_cixi_board)
+        assert ranked["city"] == "haining" and ranked["points"] == 10
+        assert rpc.points.leaderboard(city="cixi")["items"] == []
