@@ -13,6 +13,7 @@ class EchoService:
 
     name = "echo"
     handled = 0
+    checkins = 0
 
     @rpc
     def echo(self, value: Any) -> Any:
@@ -25,3 +26,13 @@ class EchoService:
     @event_handler("bench", "tick")
     def on_tick(self, payload: Any) -> None:
         EchoService.handled += 1
+
+    @rpc
+    def checkins_handled(self) -> int:
+        return EchoService.checkins
+
+    # The baseline of points' event throughput: the same check-in envelopes, only counted.
+    # (Its own exchange, so the two are measured one after the other, each with both cores.)
+    @event_handler("bench_stations", "volunteer_checked_in")
+    def on_checked_in(self, payload: Any) -> None:
+        EchoService.checkins += 1

@@ -164,8 +164,17 @@ class ReliableEventHandler(EventHandler):
         return result, exc_info
 
 
-def event_handler(source_service: str, event_type: str) -> Callable[[Callable[..., Any]], Any]:
-    """Handle ``event_type`` from ``source_service`` once per event id: ``fn(self, uow, event)``."""
+def event_handler(
+    source_service: str,
+    event_type: str,
+    skip: Callable[[Any, Event], bool] | None = None,
+) -> Callable[[Callable[..., Any]], Any]:
+    """Handle ``event_type`` from ``source_service`` once per event id: ``fn(self, uow, event)``.
+
+    ``skip(self, event)``, if given, is asked first: an event it says true for is acknowledged
+    without a transaction (outcome ``skipped``) — for handlers that ignore most of what they
+    receive, such as a service's own events coming back on its exchange.
+    """
 
     def decorator(fn: Callable[..., Any]) -> Any:
         @functools.wraps(fn)
@@ -178,6 +187,9 @@ def event_handler(source_service: str, event_type: str) -> Callable[[Callable[..
                 raise PoisonMessage(f"not an event envelope: {where}: {first['msg']}") from None
             context = self.ctx
             context.bind(city=event.city, event_id=event.event_id, event_type=event.type)
+            if skip is not None and skip(self, event):
+                context.outcome = "skipped"
+                return
             with context.uow() as uow:
                 if not uow.first_time(event.event_id, fn.__name__):
                     context.outcome = "duplicate"

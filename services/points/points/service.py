@@ -115,7 +115,9 @@ class PointsService(PioneerService):
     def on_request_rated(self, uow, event: Event) -> None:
         handlers.on_request_rated(self.ctx, uow, event)
 
-    @event_handler("points", "points_awarded")
+    @event_handler(
+        "points", "points_awarded", skip=lambda self, event: self.ctx.serves(event.origin_city)
+    )
     def on_peer_points_awarded(self, uow, event: Event) -> None:
         """Peers' ranked entries (federated mode) for the all-cities board."""
         handlers.on_peer_points(self.ctx, uow, event)

@@ -1,0 +1,271 @@
+"""``make bench --only points``: the ledger at province scale and event throughput.
+
+- Seeding: ``--entries`` ledger entries (default 1,000,000) over ``--volunteers`` volunteers
+  (default 150,000) of the three cities, bulk-inserted into the points database BEFORE the
+  service starts, through the service's own models and rules: each entry is a check-in made
+  by ``points.domain.checkin_credit``, with its balance row and its totals for all time, its
+  year and its month (``points.domain.periods_of``) computed from the same entries, so the
+  database is exactly what booking those entries one by one would have left.
+- Event throughput: ``--events`` check-in envelopes dispatched to a bare nameko handler (echo's
+  ``on_checked_in``, which only counts) and then the same number to ``stations.events``, where
+  points credits each one (entry, balance, totals, outbox); events/s from the first dispatch
+  until the last one is counted / credited.
+- ``leaderboard`` (a city, all cities, a month) with 1 and 10 clients, and ``balance``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import eventlet
+from nameko.standalone.events import event_dispatcher
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from pioneer import db, ids
+
+from .measure import Result
+
+CITIES = ["cixi", "haining", "jiaxing"]
+TARGETS: list[tuple[str, str, str, float]] = [
+    ("points.leaderboard p99 < 50 ms (1 client)", "points.leaderboard (1 client)", "p99", 50),
+    ("points.balance ≥ 0.8 × echo", "points.balance", "ratio", 0.8),
+    (
+        "check-in events credited ≥ 0.8 × bare handler",
+        "points: check-in events credited",
+        "vs:echo: bare event handler",
+        0.8,
+    ),
+]
+
+
+def seed(database_url: str, entries: int, volunteers: int, rng: random.Random) -> dict[str, Any]:
+    """Bulk-insert ``entries`` consistent check-in entries over ``volunteers`` volunteers."""
+    from sqlalchemy import insert
+
+    from pioneer import clock
+    from pioneer.db import make_engine, migrate
+    from points import domain
+    from points.models import Balance, LedgerEntry, Total
+    from points.service import PointsService
+
+    began = time.perf_counter()
+    engine = make_engine(database_url, 2)
+    migrate(engine, PointsService.migrations)
+    people = [ids.new_id(rng.choice(CITIES), "vol") for _ in range(volunteers)]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    balances: dict[str, int] = {}
+    totals: dict[tuple[str, str], list[float]] = {}
+    now = clock.utcnow()
+    try:
+        batch: list[dict[str, Any]] = []
+        for n in range(entries):
+            # Every volunteer has at least one entry; the rest land unevenly (some are busier).
+            volunteer_id = (
+                people[n] if n < volunteers else people[int(rng.paretovariate(1.2)) % volunteers]
+            )
+            city = ids.city_of(volunteer_id)
+            earned = domain.checkin_credit(
+                ids.new_id("cixi", "act"), volunteer_id, rng.choice([2, 3, 5, 8, 10]), 2.0
+            )
+            at = start + timedelta(minutes=rng.randrange(0, 330 * 24 * 60))
+            batch.append(
+                {
+                    "id": ids.new_id(city, "pe"),
+                    "volunteer_id": volunteer_id,
+                    "city": city,
+                    "kind": earned.kind,
+                    "delta": earned.delta,
+                    "reason": earned.reason,
+                    "hours": earned.hours,
+                    "source_event_id": None,
+                    "source_key": earned.source_key,
+                    "redemption_id": None,
+                    "actor": None,
+                    "at": at,
+                    "recorded_at": now,
+                }
+            )
+            balances[volunteer_id] = balances.get(volunteer_id, 0) + earned.delta
+            for period in domain.periods_of(at):
+                total = totals.setdefault((period, volunteer_id), [0, 0.0, 0])
+                total[0] += earned.delta
+                total[1] += earned.hours
+                total[2] += earned.activities
+            if len(batch) == 50_000:
+                with engine.begin() as conn:
+                    conn.execute(insert(LedgerEntry.__table__), batch)
+                batch = []
+        if batch:
+            with engine.begin() as conn:
+                conn.execute(insert(LedgerEntry.__table__), batch)
+        rows = [
+            {
+                "volunteer_id": v,
+                "city": ids.city_of(v),
+                "balance": b,
+                "earned": b,
+                "spent": 0,
+                "updated_at": now,
+            }
+            for v, b in balances.items()
+        ]
+        with engine.begin() as conn:
+            for i in range(0, len(rows), 50_000):
+                conn.execute(insert(Balance.__table__), rows[i : i + 50_000])
+        total_rows = [
+            {
+                "period": period,
+                "volunteer_id": v,
+                "city": ids.city_of(v),
+                "points": int(t[0]),
+                "hours": t[1],
+                "activities": int(t[2]),
+                "wishes": 0,
+                "requests": 0,
+            }
+            for (period, v), t in totals.items()
+        ]
+        with engine.begin() as conn:
+            for i in range(0, len(total_rows), 50_000):
+                conn.execute(insert(Total.__table__), total_rows[i : i + 50_000])
+            conn.exec_driver_sql("ANALYZE")
+    finally:
+        engine.dispose()
+    return {
+        "entries": entries,
+        "volunteers": len(balances),
+        "totals_rows": len(total_rows),
+        "seconds": round(time.perf_counter() - began, 1),
+        "sample": people[:50],
+    }
+
+
+def _checkins(count: int, rng: random.Random) -> list[dict[str, Any]]:
+    envelopes = []
+    for _ in range(count):
+        city = rng.choice(CITIES)
+        volunteer_id = ids.new_id(city, "vol")
+        data = {
+            "activity_id": ids.new_id("cixi", "act"),
+            "station_id": ids.new_id("cixi", "st"),
+            "volunteer_id": volunteer_id,
+            "volunteer_city": city,
+            "hours": 2.0,
+            "points": 5,
+            "checked_in_at": None,
+        }
+        envelopes.append(db.envelope("volunteer_checked_in", "cixi", "cixi", data))
+    return envelopes
+
+
+def _dispatch_all(amqp_uri: str, source: str, envelopes: list[dict[str, Any]]) -> None:
+    """Publish every envelope from 10 greenthreads (as a busy stations service would)."""
+    dispatch = event_dispatcher({"AMQP_URI": amqp_uri})
+    pool = eventlet.GreenPool(10)
+    for env in envelopes:
+        pool.spawn_n(dispatch, source, "volunteer_checked_in", env)
+    pool.waitall()
+
+
+def _until(count: Any, target: int, timeout: float = 600) -> float:
+    deadline = time.monotonic() + timeout
+    while count() < target:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {count()} of {target} events handled in {timeout}s")
+        eventlet.sleep(0.05)
+    return time.perf_counter()
+
+
+def _event_result(name: str, count: int, seconds: float) -> Result:
+    return Result(
+        name=name,
+        calls=count,
+        concurrency=1,
+        seconds=round(seconds, 3),
+        calls_per_s=round(count / seconds, 1),
+        p50_ms=float("nan"),
+        p95_ms=float("nan"),
+        p99_ms=float("nan"),
+        errors=0,
+    )
+
+
+def bench_points(bench: Any, args: Any, results: list[Result], seeded: dict[str, Any]) -> None:
+    """Event throughput against the bare handler, then ``leaderboard`` and ``balance``."""
+    from sqlalchemy import create_engine, text
+
+    rng = random.Random(20261127)
+    events = args.events
+    # 1) The bare handler: count only.
+    envelopes = _checkins(events, rng)
+    with ClusterRpcProxy({"AMQP_URI": bench.amqp_uri}, timeout=30) as rpc:
+        before = rpc.echo.checkins_handled()
+        began = time.perf_counter()
+        _dispatch_all(bench.amqp_uri, "bench_stations", envelopes)
+        ended = _until(lambda: rpc.echo.checkins_handled() - before, events)
+    results.append(_event_result("echo: bare event handler", events, ended - began))
+    # 2) The same envelopes (fresh ids) to points through stations.events.
+    envelopes = _checkins(events, rng)
+    engine = create_engine(bench.deployment.database_url("points"))
+    query = text("SELECT count(*) FROM processed_events WHERE handler = 'on_volunteer_checked_in'")
+
+    def credited() -> int:
+        with engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    try:
+        cpu_before = _cpu(bench.pid("points"))
+        began = time.perf_counter()
+        _dispatch_all(bench.amqp_uri, "stations", envelopes)
+        ended = _until(credited, events)
+        cpu_after = _cpu(bench.pid("points"))
+        with engine.connect() as conn:
+            entries = conn.execute(text("SELECT count(*) FROM ledger_entries")).scalar()
+    finally:
+        engine.dispose()
+    result = _event_result("points: check-in events credited", events, ended - began)
+    if cpu_before is not None and cpu_after is not None:
+        result.server_cpu_us_per_call = round((cpu_after - cpu_before) / events * 1e6, 1)
+    results.append(result)
+    if entries != seeded["entries"] + events:
+        raise RuntimeError(f"ledger holds {entries}, expected {seeded['entries'] + events}")
+    print(f"  {events} check-ins credited; ledger now {entries:,} entries", flush=True)
+
+    # 3) Reads on the seeded ledger.
+    pid = bench.pid("points")
+    admin = bench.clients(bench.token("admin", "haining"))
+    try:
+        months = [f"2026-{m:02d}" for m in range(1, 12)]
+
+        def board(cluster: Any, i: int) -> None:
+            kind = i % 3
+            if kind == 0:
+                cluster.points.leaderboard(city=CITIES[i % 3], period="all", limit=10)
+            elif kind == 1:
+                cluster.points.leaderboard(period=months[i % len(months)], limit=10)
+            else:
+                cluster.points.leaderboard(city="haining", period="2026", limit=50)
+
+        results.append(admin.run("points.leaderboard (1 client)", board, 1000, 1, server_pid=pid))
+        results.append(admin.run("points.leaderboard", board, args.calls, server_pid=pid))
+        platform = bench.clients(bench.token("admin", "*"))
+        try:
+            sample = seeded["sample"]
+
+            def balance(cluster: Any, i: int) -> None:
+                cluster.points.balance(volunteer_id=sample[i % len(sample)])
+
+            results.append(platform.run("points.balance", balance, args.calls, server_pid=pid))
+        finally:
+            platform.close()
+    finally:
+        admin.close()
+
+
+def _cpu(pid: int | None) -> float | None:
+    from .measure import process_cpu_seconds
+
+    return process_cpu_seconds(pid)
