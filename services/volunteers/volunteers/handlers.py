@@ -758,9 +758,7 @@ def uphold_complaint(ctx: RequestContext, complaint_id: str) -> ComplaintOut:
         uow.emit(
             sanction.event_type,
             volunteer.city,
-            volunteer_event(
-                volunteer, reason=sanction.level, teams=teams_of(uow, volunteer.id)
-            ),
+            volunteer_event(volunteer, reason=sanction.level, teams=teams_of(uow, volunteer.id)),
         )
     ctx.log.info(
         "complaint_upheld",
