@@ -497,7 +497,7 @@ def _record(ctx: RequestContext, outcomes: list[tuple[Any, DeliveryError | None]
                 if done:
                     sent += 1
                     uow.emit("notification_sent", row.city, NotificationDelivered(**data))
-                counter.labels(row.channel, "sent").inc()
+                counter.labels(ctx.kernel.metrics.service, row.channel, "sent").inc()
                 continue
             step = domain.next_step(row.attempts, error.retryable, settings.DELIVERY_MAX_ATTEMPTS)
             if step == "retry":
@@ -528,5 +528,7 @@ def _record(ctx: RequestContext, outcomes: list[tuple[Any, DeliveryError | None]
                     attempts=row.attempts,
                     error=str(error)[:200],
                 )
-            counter.labels(row.channel, step if step == "retry" else "failed").inc()
+            counter.labels(
+                ctx.kernel.metrics.service, row.channel, step if step == "retry" else "failed"
+            ).inc()
     return sent
