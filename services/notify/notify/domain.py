@@ -10,7 +10,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from pioneer import auth, clock, geo, ids
 
@@ -82,9 +82,10 @@ def effective_channels(channels: Iterable[str] | None) -> list[str]:
 # --- quiet hours ---------------------------------------------------------------------------------
 
 
-def parse_hhmm(value: str) -> time:
+def minutes_of(value: str) -> int:
+    """``"HH:MM"`` as minutes since midnight (``"24:00"``, the end of the day, is 1440)."""
     hours, minutes = value.split(":")
-    return time(int(hours), int(minutes))
+    return int(hours) * 60 + int(minutes)
 
 
 def quiet_until(now: datetime, start: str | None, end: str | None) -> datetime | None:
@@ -96,16 +97,15 @@ def quiet_until(now: datetime, start: str | None, end: str | None) -> datetime |
     if not start or not end or start == end:
         return None
     local = clock.local(now)
-    t = local.time()
-    s, e = parse_hhmm(start), parse_hhmm(end)
-    today_end = local.replace(hour=e.hour, minute=e.minute, second=0, microsecond=0)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    t = (local - midnight) / timedelta(minutes=1)
+    s, e = minutes_of(start), minutes_of(end)
     if s < e:
-        inside = s <= t < e
-        ends = today_end
+        inside, ends = s <= t < e, midnight + timedelta(minutes=e)
     elif t >= s:  # wraps: the evening part, ending tomorrow
-        inside, ends = True, today_end + timedelta(days=1)
+        inside, ends = True, midnight + timedelta(days=1, minutes=e)
     else:  # wraps: the morning part, ending today
-        inside, ends = t < e, today_end
+        inside, ends = t < e, midnight + timedelta(minutes=e)
     if not inside:
         return None
     return ends.astimezone(now.tzinfo)
