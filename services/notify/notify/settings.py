@@ -16,12 +16,12 @@ def _blank_is_none(value: Any) -> Any:
 
 
 GatewayUrl = Annotated[
-    str | None,
+    Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=500)] | None,
     BeforeValidator(_blank_is_none),
-    StringConstraints(pattern=r"^https?://\S+$", max_length=500),
 ]
 GatewayKey = Annotated[
-    str | None, BeforeValidator(_blank_is_none), StringConstraints(min_length=8, max_length=500)
+    Annotated[str, StringConstraints(min_length=8, max_length=500)] | None,
+    BeforeValidator(_blank_is_none),
 ]
 Adapter = Literal["logging", "http"]
 
