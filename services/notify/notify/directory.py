@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import and_, delete, insert, or_, select, union_all
 
 from pioneer import geo
 from pioneer.replica import volunteer_replica
@@ -61,29 +61,31 @@ def nearby_with_skill(
     """Eligible volunteers of ``city`` with ``skill`` within ``radius_m`` of the point, with
     their distance, and the stored preferences of those that have any."""
     cell = skills_t.c.geocell
+    # One index range seek per covering cell on (city, skill, geocell), not a scan of every
+    # volunteer of the city with the skill.
+    parts = [
+        select(skills_t.c.volunteer_id, skills_t.c.lat, skills_t.c.lon).where(
+            skills_t.c.city == city, skills_t.c.skill == skill, cell >= lo, cell < hi
+        )
+        for lo, hi in geo.covering_ranges(lat, lon, radius_m)
+    ]
+    near = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("near")
     eligible = or_(
         replica_t.c.status == "active",
         and_(replica_t.c.status == "suspended", replica_t.c.suspended_until <= now),
     )
     query = (
         select(
-            skills_t.c.volunteer_id,
-            skills_t.c.lat,
-            skills_t.c.lon,
+            near.c.volunteer_id,
+            near.c.lat,
+            near.c.lon,
             preferences_t.c.channels,
             preferences_t.c.quiet_start,
             preferences_t.c.quiet_end,
         )
-        .join(replica_t, replica_t.c.volunteer_id == skills_t.c.volunteer_id)
-        .outerjoin(preferences_t, preferences_t.c.recipient_id == skills_t.c.volunteer_id)
-        .where(
-            skills_t.c.city == city,
-            skills_t.c.skill == skill,
-            or_(
-                *(and_(cell >= lo, cell < hi) for lo, hi in geo.covering_ranges(lat, lon, radius_m))
-            ),
-            eligible,
-        )
+        .join(replica_t, replica_t.c.volunteer_id == near.c.volunteer_id)
+        .outerjoin(preferences_t, preferences_t.c.recipient_id == near.c.volunteer_id)
+        .where(eligible)
     )
     rows = session.execute(query).all()
     chosen = domain.within_circle(

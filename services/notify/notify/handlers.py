@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import eventlet
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, select, update
 
 from pioneer import auth, clock
 from pioneer.errors import Forbidden, ValidationError
@@ -165,8 +165,12 @@ def volunteer_changed(ctx: RequestContext, uow: Any, event: Event, kind: str | N
     """Fold a volunteers event into the directory; for a suspension, reinstatement or removal
     newer than what the directory held, tell the volunteer. The volunteer's id."""
     data = VolunteerChanged.model_validate(event.data)
+    # Locked (PostgreSQL), so two events of one volunteer handled at once on their separate
+    # queues decide "newer than held" one after the other.
     held = uow.session.execute(
-        select(replica_t.c.version).where(replica_t.c.volunteer_id == data.volunteer_id)
+        select(replica_t.c.version)
+        .where(replica_t.c.volunteer_id == data.volunteer_id)
+        .with_for_update()
     ).scalar()
     volunteer_id = apply_volunteer_event(uow.session, event)
     directory.rebuild(uow.session, volunteer_id)
@@ -229,7 +233,7 @@ def inbox(
         notifications_t.c.channel == domain.INBOX,
     )
     if unread_only:
-        query = query.where(notifications_t.c.read.is_(False))
+        query = query.where(notifications_t.c.read == false())
     if before:
         query = query.where(notifications_t.c.id < before)
     query = query.order_by(notifications_t.c.id.desc()).limit(limit + 1)
@@ -251,7 +255,7 @@ def mark_read(ctx: RequestContext, recipient_id: str, notification_ids: list[str
             .where(
                 notifications_t.c.recipient_id == recipient_id,
                 notifications_t.c.channel == domain.INBOX,
-                notifications_t.c.read.is_(False),
+                notifications_t.c.read == false(),
                 notifications_t.c.id.in_(sorted(set(notification_ids))),
             )
             .values(read=True, read_at=now)
@@ -260,7 +264,7 @@ def mark_read(ctx: RequestContext, recipient_id: str, notification_ids: list[str
             select(func.count()).where(
                 notifications_t.c.recipient_id == recipient_id,
                 notifications_t.c.channel == domain.INBOX,
-                notifications_t.c.read.is_(False),
+                notifications_t.c.read == false(),
             )
         ).scalar_one()
     return MarkedOut(recipient_id=recipient_id, marked=marked, unread=unread)

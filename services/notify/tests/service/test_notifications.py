@@ -176,6 +176,8 @@ def test_events_reach_the_right_inboxes_once(
             location=dict(FANGJIAHETOU),
         ),
     )
+    version_of = "SELECT version FROM volunteer_replica WHERE volunteer_id = :v"
+    wait_for(lambda: rows(database, version_of, v=third) == [(5,)])
     dispatch_event(
         "volunteers",
         "volunteer_reinstated",
@@ -196,12 +198,7 @@ def test_events_reach_the_right_inboxes_once(
             location=dict(FANGJIAHETOU),
         ),
     )
-    wait_for(
-        lambda: (
-            rows(database, "SELECT version FROM volunteer_replica WHERE volunteer_id = :v", v=third)
-            == [(6,)]
-        )
-    )
+    wait_for(lambda: rows(database, version_of, v=third) == [(6,)])
     eventlet.sleep(0.5)
     status_kinds = [n["kind"] for n in inbox_of(admin, third) if n["subject_id"] == third]
     assert status_kinds == ["volunteer_reinstated", "volunteer_suspended"]
