@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import eventlet
-from sqlalchemy import false, func, select, update
+from sqlalchemy import false, func, select, text, update
 
 from pioneer import auth, clock
 from pioneer.errors import Forbidden, ValidationError
@@ -97,6 +97,13 @@ def request_changed(ctx: RequestContext, uow: Any, event: Event) -> int:
     cancelled) to the volunteers who lost them. Emergency offers ignore quiet hours."""
     request = RequestChanged.model_validate(event.data)
     now = clock.utcnow()
+    if uow.session.get_bind().dialect.name == "postgresql":
+        # One request's events are decided one after another (SQLite writers already are): two
+        # dispatches handled at once must both see the offers the other made.
+        uow.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:request_id))"),
+            {"request_id": request.request_id},
+        )
     holds = uow.session.execute(
         select(holds_t.c.volunteer_id, holds_t.c.offered_version, holds_t.c.status).where(
             holds_t.c.request_id == request.request_id
@@ -119,8 +126,10 @@ def request_changed(ctx: RequestContext, uow: Any, event: Event) -> int:
             .values(status="closed", updated_at=now)
         )
     known = {h.volunteer_id for h in holds}
+    # A dispatch older than an offer already seen arrived late: its offers are over already.
+    stale = any(h.offered_version > request.version for h in holds)
     new = []
-    if event.type == "request_dispatched":
+    if event.type == "request_dispatched" and not stale:
         new = [v for v in dict.fromkeys(request.offered_to) if v not in known]
         if new:
             uow.session.execute(

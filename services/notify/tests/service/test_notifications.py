@@ -139,6 +139,14 @@ def test_events_reach_the_right_inboxes_once(
     assert kinds[second] == ["offer"] and kinds[third] == ["offer"]  # accepted / declined itself
     (ended,) = [n for n in inbox_of(admin, first) if n["kind"] == "offer_ended"]
     assert "其他志愿者" in ended["body"]
+    # A dispatch older than what was seen (arriving late) offers nothing any more.
+    late = ids.new_id("cixi", "vol")
+    stale = dispatch_event(
+        "wishes", "request_dispatched", "cixi", request_data(request_id, 1, offered_to=[late])
+    )
+    handled = "SELECT 1 FROM processed_events WHERE event_id = :e"
+    wait_for(lambda: rows(database, handled, e=stale["event_id"]))
+    assert inbox_of(admin, late) == []
     # A cancelled request withdraws the open offer.
     cancelled = ids.new_id("cixi", "req")
     dispatch_event(
@@ -256,6 +264,19 @@ def test_inbox_pages_reads_and_concurrent_marks(notify, admin, rpc, token, enrol
     unread = own.call("notify", "inbox", volunteer_id, unread_only=True)["items"]
     assert [n["id"] for n in unread] == seen[4:]
     assert all(n["read"] for n in inbox_of(own, volunteer_id) if n["id"] in targets)
+
+    # Ten first-time preference writes at once (an upsert each): one row, the last write wins.
+    choices = [{"channels": ["sms"] if i % 2 else ["wechat"]} for i in range(10)]
+    replies = [
+        c.call_async("notify", "set_preferences", volunteer_id, p)
+        for c, p in zip(clients, choices, strict=True)
+    ]
+    assert {tuple(r.result()["channels"]) for r in replies} <= {
+        ("inbox", "sms"),
+        ("inbox", "wechat"),
+    }
+    stored = own.call("notify", "get_preferences", volunteer_id)
+    assert stored["channels"] in (["inbox", "sms"], ["inbox", "wechat"])
 
     # A volunteer reads only its own inbox; another city's admin not at all; ops may not mark.
     stranger = rpc(token("volunteer", "cixi", sub=ids.new_id("cixi", "vol")))
