@@ -19,7 +19,6 @@ from .models import Notification, Preferences
 
 notifications_t = Notification.__table__
 preferences_t = Preferences.__table__
-INSERT_CHUNK = 1000
 LOOKUP_CHUNK = 500
 
 
@@ -126,10 +125,8 @@ def insert_new(session: Any, rows: list[dict[str, Any]]) -> list[Any]:
             notifications_t.c.kind,
         )
     )
-    inserted: list[Any] = []
-    for start in range(0, len(rows), INSERT_CHUNK):
-        inserted.extend(session.execute(statement, rows[start : start + INSERT_CHUNK]).all())
-    return inserted
+    # One executemany: SQLAlchemy sends it as multi-row INSERTs of up to 1,000 rows each.
+    return session.execute(statement, rows).all()
 
 
 def notify(
