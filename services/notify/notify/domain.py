@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ INBOX = "inbox"
 PUSH_CHANNELS = ("webhook", "sms", "wechat")
 CHANNELS = (INBOX, *PUSH_CHANNELS)
 ADMINS_PREFIX = "admins:"
+_CITY = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 
 STORED, PENDING, SENT, FAILED = "stored", "pending", "sent", "failed"
 
@@ -54,6 +56,13 @@ def recipient_city(recipient_id: str) -> str:
     if recipient_id.startswith(ADMINS_PREFIX):
         return recipient_id[len(ADMINS_PREFIX) :]
     return ids.city_of(recipient_id)
+
+
+def valid_recipient(recipient_id: str) -> bool:
+    """A volunteer's record id or ``admins:<city>``: what an inbox can be read under."""
+    if recipient_id.startswith(ADMINS_PREFIX):
+        return bool(_CITY.match(recipient_id[len(ADMINS_PREFIX) :]))
+    return ids.is_valid(recipient_id)
 
 
 def may_read(caller: auth.Caller, recipient_id: str) -> bool:

@@ -87,7 +87,7 @@ def rows_for(
                     "recipient_id": notice.recipient_id,
                     "city": city,
                     "kind": notice.kind,
-                    "subject_id": notice.subject_id,
+                    "subject_id": notice.subject_id[:80],
                     "title": notice.title,
                     "body": notice.body,
                     "channel": channel,
@@ -139,6 +139,9 @@ def notify(
 ) -> int:
     """Store ``notices`` for one source event on every chosen channel, once; emit one
     ``notification_sent`` per kind for the inbox rows stored. How many rows were new."""
+    # A recipient id that is neither a record id nor ``admins:<city>`` (a foreign producer's
+    # mistake) could never read its inbox: it is skipped, not stored.
+    notices = [n for n in notices if domain.valid_recipient(n.recipient_id)]
     if not notices:
         return 0
     if prefs is None:
@@ -146,7 +149,7 @@ def notify(
     inserted = insert_new(uow.session, rows_for(source_event_id, notices, prefs, now))
     stored = [row for row in inserted if row.channel == domain.INBOX]
     by_kind = Counter(row.kind for row in stored)
-    subjects = {n.kind: n.subject_id for n in notices}
+    subjects = {n.kind: n.subject_id[:80] for n in notices}
     for kind, count in by_kind.items():
         only = next(row for row in stored if row.kind == kind) if count == 1 else None
         uow.emit(

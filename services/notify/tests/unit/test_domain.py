@@ -137,6 +137,8 @@ def test_who_reads_and_changes_which_inbox():
     assert domain.recipient_city("admins:jiaxing") == "jiaxing"
     assert domain.recipient_city(me) == "cixi"
     assert domain.admins_inbox("cixi") == "admins:cixi"
+    assert domain.valid_recipient(me) and domain.valid_recipient("admins:cixi")
+    assert not domain.valid_recipient("admins:") and not domain.valid_recipient("x" * 100)
 
 
 def test_the_inbox_is_always_on_and_channels_come_in_one_order():
