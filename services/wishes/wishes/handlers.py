@@ -810,17 +810,14 @@ def complete_request(
         request = _locked_request(uow, request_id)
         if request.status == domain.R_ACCEPTED and request.assigned_to != volunteer_id:
             raise Conflict(f"request {request_id} is assigned to another volunteer")
-        row = _change_request(
-            uow, request, "complete", now, {"completion_note": completion.note, "completed_at": now}
-        )
-        _emit_request(
+        row, offers = _record_work(
             uow,
+            request,
+            "complete",
             "request_completed",
-            row,
-            volunteer_id=row.assigned_to,
-            volunteer_city=row.assigned_city,
+            now,
+            {"completion_note": completion.note, "completed_at": now},
         )
-        offers = _offers(uow.session, request_id)
     return request_out(row, offers, ctx.caller)
 
 
@@ -830,18 +827,27 @@ def rate_request(ctx: RequestContext, request_id: str, rating: RatingIn) -> Requ
     now = clock.utcnow()
     with ctx.uow() as uow:
         request = _locked_request(uow, request_id)
-        row = _change_request(
-            uow, request, "rate", now, {"rating": rating.rating, "feedback": rating.feedback}
-        )
-        _emit_request(
+        row, offers = _record_work(
             uow,
+            request,
+            "rate",
             "request_rated",
-            row,
-            volunteer_id=row.assigned_to,
-            volunteer_city=row.assigned_city,
+            now,
+            {"rating": rating.rating, "feedback": rating.feedback},
         )
-        offers = _offers(uow.session, request_id)
     return request_out(row, offers, ctx.caller)
+
+
+def _record_work(
+    uow: Any, request: Any, action: str, event_type: str, now: datetime, values: dict[str, Any]
+) -> tuple[Any, list[Any]]:
+    """A change about the assigned volunteer's work (completed, rated): the conditional update
+    and its event naming whoever did the work, so points credits that volunteer's home city."""
+    row = _change_request(uow, request, action, now, values)
+    _emit_request(
+        uow, event_type, row, volunteer_id=row.assigned_to, volunteer_city=row.assigned_city
+    )
+    return row, _offers(uow.session, request.id)
 
 
 def cancel_request(ctx: RequestContext, request_id: str, reason: str) -> RequestOut:
