@@ -34,6 +34,7 @@ from pioneer import auth, db, ids  # noqa: E402
 from pioneer.testing.broker import RabbitAdmin  # noqa: E402
 from pioneer.testing.fixtures import volunteer_event  # noqa: E402
 
+from . import notify as notify_bench  # noqa: E402
 from . import volunteers  # noqa: E402
 from .measure import Clients, Result  # noqa: E402
 
@@ -458,6 +459,7 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
         ("stations.claim_post ≥ 0.5 × echo", "stations.claim_post", "ratio", 0.5),
         ("search_nearby p99 < 20 ms (1 client)", "stations.search_nearby (1 client)", "p99", 20),
         *volunteers.TARGETS,
+        *notify_bench.TARGETS,
     ]
     targets.append(
         (
@@ -497,6 +499,8 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
             "wishes": args.wishes,
             "claims": args.claims,
             "volunteers": args.volunteers,
+            "fanout": args.fanout,
+            "notifications": args.notifications,
         },
         "results": rows,
         "targets": verdicts,
@@ -530,8 +534,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wishes", type=int, default=100)
     parser.add_argument("--claims", type=int, default=2_000)
     parser.add_argument(
+        "--fanout", type=int, default=10_000, help="matching volunteers a wish is published to"
+    )
+    parser.add_argument(
+        "--notifications", type=int, default=1_000_000, help="stored before inbox is measured"
+    )
+    parser.add_argument(
         "--only",
-        choices=["stations", "volunteers", "wishes"],
+        choices=["stations", "volunteers", "wishes", "notify"],
         help="measure one service (and echo) only",
     )
     args = parser.parse_args(argv)
@@ -540,8 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args.concurrency)
     results: list[Result] = []
     try:
-        services = [args.only] if args.only else ["stations", "volunteers", "wishes"]
-        imported = volunteers_part = None
+        services = [args.only] if args.only else ["stations", "volunteers", "wishes", "notify"]
+        imported = volunteers_part = notify_part = None
         if "volunteers" in services:
             print(f"bench: importing {args.volunteers:,} volunteers into haining", flush=True)
             imported = volunteers.import_city(bench, args.volunteers)  # before volunteers starts
@@ -554,12 +564,20 @@ def main(argv: list[str] | None = None) -> int:
             volunteers_part = volunteers.bench_volunteers(bench, args, results, imported)
         if "wishes" in services:
             bench_wishes(bench, args, results)
+        if "notify" in services:
+            notify_part = notify_bench.bench_notify(bench, args, results)
     finally:
         bench.close()
     document = report(results, args)
     if imported is not None:
         document["volunteers"] = volunteers_part
         print(f"\n{imported.summary()}")
+    if notify_part is not None:
+        document["notify"] = notify_part
+        fan = notify_part["fan_out"]
+        label = f"wish_published to {fan['recipients']:,} inboxes < {fan['target_s']:.0f} s"
+        document["targets"].append({"target": label, "value": fan["seconds"], "met": fan["met"]})
+        print(f"{'met ' if fan['met'] else 'MISS'}  {label}: {fan['seconds']}")
     (OUT / "results.json").write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     print(f"\nwritten to {OUT / 'results.json'}")
     return 0

@@ -80,6 +80,31 @@ class ComplaintUpheld(EventData):
     cards: int
 
 
+# --- notify -----------------------------------------------------------------------------------
+
+
+class NotificationDelivered(EventData):
+    """``notification_sent`` and ``notification_failed``.
+
+    One event per push-channel delivery (``webhook``, ``sms``, ``wechat``) that was sent or
+    dead-lettered, with its ``notification_id`` and ``recipient_id``. Inbox rows are stored in
+    bulk: one ``notification_sent`` per source event and batch with ``channel`` ``inbox`` and
+    ``count`` (``notification_id``/``recipient_id`` only when the batch holds one row). No title
+    or body travels: consumers fetch what they may see through ``inbox``.
+    """
+
+    source_event_id: str
+    city: str
+    kind: str
+    subject_id: str
+    channel: str
+    count: int = 1
+    notification_id: str | None = None
+    recipient_id: str | None = None
+    attempts: int = 0
+    error: str | None = None
+
+
 # --- stations ---------------------------------------------------------------------------------
 
 
@@ -186,3 +211,24 @@ class ComplaintFiled(EventData):
     city: str
     volunteer_id: str
     volunteer_city: str
+
+
+# --- points -----------------------------------------------------------------------------------
+
+
+class PointsChanged(EventData):
+    """``points_awarded``, ``points_redeemed``, ``points_reversed``: one ledger entry and the
+    volunteer's balance after it. ``city`` is the volunteer's home city, where points are kept."""
+
+    entry_id: str
+    volunteer_id: str
+    city: str
+    delta: int
+    reason: str
+    balance: int
+    at: datetime
+    source_event_id: str | None = None
+    redemption_id: str | None = None
+    item_id: str | None = None
+    item_name: str | None = None
+    quantity: int | None = None
