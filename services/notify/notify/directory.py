@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, union_all
+from sqlalchemy import select, union_all
 
 from pioneer import geo
-from pioneer.replica import volunteer_replica
+from pioneer.replica import eligible_at, rebuild_skill_index, volunteer_replica
 
 from . import domain
 from .models import DirectorySkill, Preferences
@@ -24,35 +24,11 @@ from .store import Prefs
 skills_t = DirectorySkill.__table__
 replica_t = volunteer_replica
 preferences_t = Preferences.__table__
-MAX_SKILL = 40
 
 
 def rebuild(session: Any, volunteer_id: str) -> None:
     """Make ``directory_skills`` say what the replica now holds about ``volunteer_id``."""
-    row = session.execute(select(replica_t).where(replica_t.c.volunteer_id == volunteer_id)).first()
-    session.execute(delete(skills_t).where(skills_t.c.volunteer_id == volunteer_id))
-    if row is None or row.status == "removed" or row.lat is None or row.lon is None:
-        return
-    skills = [
-        s for s in dict.fromkeys(row.skills or []) if isinstance(s, str) and len(s) <= MAX_SKILL
-    ]
-    if not skills:
-        return
-    cell = geo.geocell(row.lat, row.lon)
-    session.execute(
-        insert(skills_t),
-        [
-            {
-                "city": row.city,
-                "skill": skill,
-                "geocell": cell,
-                "volunteer_id": volunteer_id,
-                "lat": row.lat,
-                "lon": row.lon,
-            }
-            for skill in skills
-        ],
-    )
+    rebuild_skill_index(session, skills_t, volunteer_id)
 
 
 def nearby_with_skill(
@@ -70,10 +46,7 @@ def nearby_with_skill(
         for lo, hi in geo.covering_ranges(lat, lon, radius_m)
     ]
     near = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("near")
-    eligible = or_(
-        replica_t.c.status == "active",
-        and_(replica_t.c.status == "suspended", replica_t.c.suspended_until <= now),
-    )
+    eligible = eligible_at(now)
     query = (
         select(
             near.c.volunteer_id,

@@ -179,13 +179,6 @@ def within_circle(
     return list(chosen.items())
 
 
-def eligible(status: str, suspended_until: datetime | None, now: datetime) -> bool:
-    """Active, or suspended until a moment already past."""
-    if status == "active":
-        return True
-    return status == "suspended" and suspended_until is not None and suspended_until <= now
-
-
 # --- offers --------------------------------------------------------------------------------------
 
 

@@ -13,9 +13,8 @@ from notify.service import NotifyService
 # Test modules import their data helpers from this folder (pytest runs with importlib mode).
 sys.path.insert(0, str(Path(__file__).parent))
 
-from notify_testdata import Receiver
+from notify_testdata import WEBHOOK_SECRET, Receiver
 
-WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 # Fast retries so a test sees backoff, dead letters and replay in seconds.
 FAST_DELIVERY = {
     "WEBHOOK_SECRET": WEBHOOK_SECRET,

@@ -13,6 +13,8 @@ from typing import Any
 
 from pioneer import clock, geo, ids
 
+WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+
 # Fangjiahetou village, Cixi, and a point 20 km away.
 FANGJIAHETOU = {"lat": 30.2113, "lon": 121.4398}
 FAR_AWAY = {"lat": 30.3900, "lon": 121.4398}

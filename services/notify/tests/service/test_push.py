@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import eventlet
 import pytest
-from conftest import WEBHOOK_SECRET
 from nameko.exceptions import RemoteError
-from notify_testdata import FANGJIAHETOU, points_data, request_data
+from notify_testdata import FANGJIAHETOU, WEBHOOK_SECRET, points_data, request_data
 from sqlalchemy import select, text, update
 
 from notify import domain

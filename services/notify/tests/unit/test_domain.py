@@ -4,7 +4,7 @@ no contact details."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -83,14 +83,6 @@ def test_within_circle_keeps_each_volunteer_once_inside_the_radius():
     chosen = dict(domain.within_circle(candidates, lat, lon, 2500))
     assert set(chosen) == {"a", "b"} and chosen["a"] == 0
     assert 2000 < chosen["b"] < 2500
-
-
-def test_eligibility_counts_a_past_suspension_as_over():
-    now = datetime(2026, 11, 25, tzinfo=UTC)
-    assert domain.eligible("active", None, now)
-    assert domain.eligible("suspended", now - timedelta(seconds=1), now)
-    assert not domain.eligible("suspended", now + timedelta(days=1), now)
-    assert not domain.eligible("removed", None, now)
 
 
 def test_who_lost_an_offer():
