@@ -34,6 +34,7 @@ from pioneer import auth, db, ids  # noqa: E402
 from pioneer.testing.broker import RabbitAdmin  # noqa: E402
 from pioneer.testing.fixtures import volunteer_event  # noqa: E402
 
+from . import notify as notify_bench  # noqa: E402
 from . import points, volunteers  # noqa: E402
 from .measure import Clients, Result  # noqa: E402
 
@@ -463,6 +464,7 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
         ("search_nearby p99 < 20 ms (1 client)", "stations.search_nearby (1 client)", "p99", 20),
         *volunteers.TARGETS,
         *points.TARGETS,
+        *notify_bench.TARGETS,
     ]
     targets.append(
         (
@@ -506,6 +508,8 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
             "volunteers": args.volunteers,
             "entries": args.entries,
             "events": args.events,
+            "fanout": args.fanout,
+            "notifications": args.notifications,
         },
         "results": rows,
         "targets": verdicts,
@@ -545,8 +549,14 @@ def main(argv: list[str] | None = None) -> int:
         "--events", type=int, default=5_000, help="check-in events credited (points)"
     )
     parser.add_argument(
+        "--fanout", type=int, default=10_000, help="matching volunteers a wish is published to"
+    )
+    parser.add_argument(
+        "--notifications", type=int, default=1_000_000, help="stored before inbox is measured"
+    )
+    parser.add_argument(
         "--only",
-        choices=["stations", "volunteers", "wishes", "points"],
+        choices=["stations", "volunteers", "wishes", "points", "notify"],
         help="measure one service (and echo) only",
     )
     args = parser.parse_args(argv)
@@ -555,8 +565,10 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args.concurrency)
     results: list[Result] = []
     try:
-        services = [args.only] if args.only else ["stations", "volunteers", "wishes", "points"]
-        imported = volunteers_part = seeded = None
+        services = (
+            [args.only] if args.only else ["stations", "volunteers", "wishes", "points", "notify"]
+        )
+        imported = volunteers_part = notify_part = seeded = None
         if "volunteers" in services:
             print(f"bench: importing {args.volunteers:,} volunteers into haining", flush=True)
             imported = volunteers.import_city(bench, args.volunteers)  # before volunteers starts
@@ -584,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_wishes(bench, args, results)
         if seeded is not None:
             points.bench_points(bench, args, results, seeded)
+        if "notify" in services:
+            notify_part = notify_bench.bench_notify(bench, args, results)
     finally:
         bench.close()
     document = report(results, args)
@@ -592,6 +606,12 @@ def main(argv: list[str] | None = None) -> int:
     if imported is not None:
         document["volunteers"] = volunteers_part
         print(f"\n{imported.summary()}")
+    if notify_part is not None:
+        document["notify"] = notify_part
+        fan = notify_part["fan_out"]
+        label = f"wish_published to {fan['recipients']:,} inboxes < {fan['target_s']:.0f} s"
+        document["targets"].append({"target": label, "value": fan["seconds"], "met": fan["met"]})
+        print(f"{'met ' if fan['met'] else 'MISS'}  {label}: {fan['seconds']}")
     (OUT / "results.json").write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     print(f"\nwritten to {OUT / 'results.json'}")
     return 0

@@ -82,6 +82,31 @@ class ComplaintUpheld(EventData):
     cards: int
 
 
+# --- notify -----------------------------------------------------------------------------------
+
+
+class NotificationDelivered(EventData):
+    """``notification_sent`` and ``notification_failed``.
+
+    One event per push-channel delivery (``webhook``, ``sms``, ``wechat``) that was sent or
+    dead-lettered, with its ``notification_id`` and ``recipient_id``. Inbox rows are stored in
+    bulk: one ``notification_sent`` per source event and batch with ``channel`` ``inbox`` and
+    ``count`` (``notification_id``/``recipient_id`` only when the batch holds one row). No title
+    or body travels: consumers fetch what they may see through ``inbox``.
+    """
+
+    source_event_id: str
+    city: str
+    kind: str
+    subject_id: str
+    channel: str
+    count: int = 1
+    notification_id: str | None = None
+    recipient_id: str | None = None
+    attempts: int = 0
+    error: str | None = None
+
+
 # --- stations ---------------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, geo
 from .db import NAMING_CONVENTION, UtcDateTime
 from .entrypoints import event_handler
 from .errors import NotFound, Suspended
@@ -71,6 +71,51 @@ def effective_status(status: str, suspended_until: datetime | None, now: datetim
     if status == "suspended" and suspended_until is not None and suspended_until <= now:
         return "active"
     return status
+
+
+def eligible_at(now: datetime) -> sa.ColumnElement[bool]:
+    """``effective_status(...) == "active"`` as SQL over ``volunteer_replica``, for queries that
+    pick volunteers (dispatch, notification fan-out)."""
+    replica = volunteer_replica.c
+    return sa.or_(
+        replica.status == "active",
+        sa.and_(replica.status == "suspended", replica.suspended_until <= now),
+    )
+
+
+def rebuild_skill_index(session: Session, index: Table, volunteer_id: str) -> None:
+    """Make a per-skill geo index say what the replica now holds about ``volunteer_id``.
+
+    ``index`` is a service's own table with the columns ``volunteer_id``, ``skill``, ``city``,
+    ``lat``, ``lon`` and ``geocell``: one row per skill of a located, not removed volunteer, so
+    "who has this skill near here" is a few index range scans over geocells. Call it in the
+    transaction that applied the volunteer's event (``replica_changed``).
+    """
+    row = session.execute(
+        sa.select(volunteer_replica).where(volunteer_replica.c.volunteer_id == volunteer_id)
+    ).first()
+    session.execute(sa.delete(index).where(index.c.volunteer_id == volunteer_id))
+    if row is None or row.status == "removed" or row.lat is None or row.lon is None:
+        return
+    width = index.c.skill.type.length
+    skills = [s for s in dict.fromkeys(row.skills or []) if isinstance(s, str) and len(s) <= width]
+    if not skills:
+        return
+    cell = geo.geocell(row.lat, row.lon)
+    session.execute(
+        sa.insert(index),
+        [
+            {
+                "volunteer_id": volunteer_id,
+                "skill": skill,
+                "city": row.city,
+                "lat": row.lat,
+                "lon": row.lon,
+                "geocell": cell,
+            }
+            for skill in skills
+        ],
+    )
 
 
 def upsert_newer(session: Session, table: Table, key: str, values: dict[str, Any]) -> None:

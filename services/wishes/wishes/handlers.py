@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import eventlet
-from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
 
 from pioneer import auth, clock, geo, ids
 from pioneer.errors import Conflict, NotFound, ValidationError
 from pioneer.events import ComplaintFiled, RequestChanged, WishChanged
 from pioneer.kernel import RequestContext
 from pioneer.paging import decode_cursor, page
-from pioneer.replica import require_eligible, volunteer_replica
+from pioneer.replica import eligible_at, rebuild_skill_index, require_eligible, volunteer_replica
 from pioneer.schemas import Page
 
 from . import domain
@@ -509,29 +509,7 @@ def _unassigned_counter(ctx: RequestContext) -> Any:
 
 def rebuild_dispatch_skills(uow: Any, volunteer_id: str) -> None:
     """Make ``dispatch_skills`` say what the replica now holds about ``volunteer_id``."""
-    row = uow.session.execute(
-        select(replica_t).where(replica_t.c.volunteer_id == volunteer_id)
-    ).first()
-    uow.session.execute(delete(skills_t).where(skills_t.c.volunteer_id == volunteer_id))
-    if row is None or row.status == "removed" or row.lat is None or row.lon is None:
-        return
-    skills = [s for s in dict.fromkeys(row.skills or []) if isinstance(s, str) and len(s) <= 40]
-    if skills:
-        cell = geo.geocell(row.lat, row.lon)
-        uow.session.execute(
-            insert(skills_t),
-            [
-                {
-                    "volunteer_id": volunteer_id,
-                    "skill": skill,
-                    "city": row.city,
-                    "lat": row.lat,
-                    "lon": row.lon,
-                    "geocell": cell,
-                }
-                for skill in skills
-            ],
-        )
+    rebuild_skill_index(uow.session, skills_t, volunteer_id)
 
 
 # --- dispatch -----------------------------------------------------------------------------------
@@ -550,10 +528,7 @@ def _dispatch(ctx: RequestContext, uow: Any, request: Any, now: datetime) -> Any
     tried = exists().where(
         offers_t.c.request_id == request.id, offers_t.c.volunteer_id == skills_t.c.volunteer_id
     )
-    eligible = or_(
-        replica_t.c.status == "active",
-        and_(replica_t.c.status == "suspended", replica_t.c.suspended_until <= now),
-    )
+    eligible = eligible_at(now)
     query = (
         select(skills_t.c.volunteer_id, skills_t.c.lat, skills_t.c.lon, replica_t.c.city)
         .join(replica_t, replica_t.c.volunteer_id == skills_t.c.volunteer_id)
@@ -810,17 +785,14 @@ def complete_request(
         request = _locked_request(uow, request_id)
         if request.status == domain.R_ACCEPTED and request.assigned_to != volunteer_id:
             raise Conflict(f"request {request_id} is assigned to another volunteer")
-        row = _change_request(
-            uow, request, "complete", now, {"completion_note": completion.note, "completed_at": now}
-        )
-        _emit_request(
+        row, offers = _record_work(
             uow,
+            request,
+            "complete",
             "request_completed",
-            row,
-            volunteer_id=row.assigned_to,
-            volunteer_city=row.assigned_city,
+            now,
+            {"completion_note": completion.note, "completed_at": now},
         )
-        offers = _offers(uow.session, request_id)
     return request_out(row, offers, ctx.caller)
 
 
@@ -830,18 +802,27 @@ def rate_request(ctx: RequestContext, request_id: str, rating: RatingIn) -> Requ
     now = clock.utcnow()
     with ctx.uow() as uow:
         request = _locked_request(uow, request_id)
-        row = _change_request(
-            uow, request, "rate", now, {"rating": rating.rating, "feedback": rating.feedback}
-        )
-        _emit_request(
+        row, offers = _record_work(
             uow,
+            request,
+            "rate",
             "request_rated",
-            row,
-            volunteer_id=row.assigned_to,
-            volunteer_city=row.assigned_city,
+            now,
+            {"rating": rating.rating, "feedback": rating.feedback},
         )
-        offers = _offers(uow.session, request_id)
     return request_out(row, offers, ctx.caller)
+
+
+def _record_work(
+    uow: Any, request: Any, action: str, event_type: str, now: datetime, values: dict[str, Any]
+) -> tuple[Any, list[Any]]:
+    """A change about the assigned volunteer's work (completed, rated): the conditional update
+    and its event naming whoever did the work, so points credits that volunteer's home city."""
+    row = _change_request(uow, request, action, now, values)
+    _emit_request(
+        uow, event_type, row, volunteer_id=row.assigned_to, volunteer_city=row.assigned_city
+    )
+    return row, _offers(uow.session, request.id)
 
 
 def cancel_request(ctx: RequestContext, request_id: str, reason: str) -> RequestOut:

@@ -33,6 +33,23 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "e2e: end-to-end against started service processes")
     config.addinivalue_line("markers", "slow: long-running test")
     config.option.suppress_eventlet_notification = True
+    _prompt_consumer_stop()
+
+
+def _prompt_consumer_stop() -> None:
+    """Let test containers stop in about 0.2 s instead of 2 s.
+
+    nameko's QueueConsumer cancels a consumer, and exits, only between two kombu
+    ``drain_events`` calls, each waiting up to its ``safety_interval`` (1 s) for a message;
+    stopping a container waits for two such turns. The test suite starts and stops hundreds of
+    containers, so its consumers poll every 0.1 s; deployed services keep kombu's default.
+    """
+    from functools import partialmethod
+
+    from kombu.mixins import ConsumerMixin
+    from nameko.messaging import QueueConsumer
+
+    QueueConsumer.consume = partialmethod(ConsumerMixin.consume, safety_interval=0.1)
 
 
 from .fixtures import *  # noqa: E402, F403

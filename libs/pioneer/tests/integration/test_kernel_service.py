@@ -184,6 +184,20 @@ def test_crash_is_counted_as_error_and_service_keeps_serving(widgets, rpc, token
     )
 
 
+def test_replies_are_answered_without_confirms_and_unencodable_results_fail_cleanly(
+    widgets, rpc, token
+):
+    client = rpc(token("ops"))
+    with pytest.raises(RemoteError) as excinfo:
+        client.call("widgets", "unserializable")
+    assert excinfo.value.exc_type == "UnserializableValueError"
+    # Replies and errors keep flowing on the same connection afterwards.
+    assert [client.call("widgets", "ping")["service"] for _ in range(20)] == ["widgets"] * 20
+    with pytest.raises(RemoteError) as excinfo:
+        client.call("widgets", "get_widget", widget_id="cixi-wdg-01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    assert excinfo.value.exc_type == "NotFound"
+
+
 def test_metrics_and_health_over_http(widgets, rpc, token):
     client = rpc(token("admin"))
     with pytest.raises(RemoteError):

@@ -83,6 +83,10 @@ class WidgetService(PioneerService):
     def crash(self) -> None:
         raise RuntimeError("a bug, not a contract error")
 
+    @rpc(roles=auth.ANY_ROLE)
+    def unserializable(self) -> set:
+        return {"a set is not JSON"}
+
     @event_handler("widgets", "widget_created")
     def on_widget_created(self, uow, event) -> None:
         switch = uow.session.get(Switch, "handler")

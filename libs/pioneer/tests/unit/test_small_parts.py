@@ -99,3 +99,49 @@ def test_results_are_json():
         n: int
 
     assert _jsonable({"items": [Out(n=1)], "next": None}) == {"items": [{"n": 1}], "next": None}
+
+
+def test_a_past_suspension_counts_as_over_in_python_and_in_sql():
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from pioneer import replica
+
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    cases = {
+        "active": ("active", None),
+        "served": ("suspended", now - timedelta(seconds=1)),
+        "serving": ("suspended", now + timedelta(days=1)),
+        "indefinite": ("suspended", None),
+        "removed": ("removed", None),
+    }
+    assert {
+        name: replica.effective_status(status, until, now)
+        for name, (status, until) in cases.items()
+    } == {
+        "active": "active",
+        "served": "active",
+        "serving": "suspended",
+        "indefinite": "suspended",
+        "removed": "removed",
+    }
+    engine = sa.create_engine("sqlite://")
+    replica.replica_metadata.create_all(engine)
+    with engine.begin() as conn:
+        for name, (status, until) in cases.items():
+            conn.execute(
+                sa.insert(replica.volunteer_replica).values(
+                    volunteer_id=name,
+                    city="cixi",
+                    status=status,
+                    suspended_until=until,
+                    skills=[],
+                    version=1,
+                    updated_at=now,
+                )
+            )
+        eligible = conn.scalars(
+            sa.select(replica.volunteer_replica.c.volunteer_id).where(replica.eligible_at(now))
+        ).all()
+    assert sorted(eligible) == ["active", "served"]

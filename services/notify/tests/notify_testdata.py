@@ -1,0 +1,196 @@
+"""Test data for notify: event payloads as the other services publish them, a bulk seed of the
+directory, and a real HTTP receiver."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from pioneer import clock, geo, ids
+
+WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+
+# Fangjiahetou village, Cixi, and a point 20 km away.
+FANGJIAHETOU = {"lat": 30.2113, "lon": 121.4398}
+FAR_AWAY = {"lat": 30.3900, "lon": 121.4398}
+BENEFICIARY = {"name": "王阿婆", "phone": "13812345678", "address": "方家河头村3号"}
+
+
+def wish_data(wish_id: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """``WishChanged`` as wishes publishes it (no beneficiary: events never carry it)."""
+    data = {
+        "wish_id": wish_id or ids.new_id("cixi", "wish"),
+        "city": "cixi",
+        "status": "published",
+        "title": "想要一副老花镜",
+        "category": "elderly_care",
+        "location": dict(FANGJIAHETOU),
+        "deadline": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
+        "volunteer_id": None,
+        "volunteer_city": None,
+        "reason": None,
+        "rating": None,
+        "version": 2,
+    }
+    data.update(overrides)
+    return data
+
+
+def request_data(request_id: str, version: int, **overrides: Any) -> dict[str, Any]:
+    """``RequestChanged`` as wishes publishes it (no requester, no address)."""
+    data = {
+        "request_id": request_id,
+        "city": "cixi",
+        "status": "dispatched",
+        "service": "plumbing_electrical",
+        "urgency": "normal",
+        "location": dict(FANGJIAHETOU),
+        "offered_to": [],
+        "volunteer_id": None,
+        "volunteer_city": None,
+        "attempts": 1,
+        "reason": None,
+        "rating": None,
+        "version": version,
+    }
+    data.update(overrides)
+    return data
+
+
+def points_data(volunteer_id: str, **overrides: Any) -> dict[str, Any]:
+    """``PointsChanged`` of a redemption."""
+    data = {
+        "entry_id": ids.new_id("cixi", "pte"),
+        "volunteer_id": volunteer_id,
+        "city": ids.city_of(volunteer_id),
+        "delta": -30,
+        "reason": "redemption",
+        "balance": 70,
+        "at": datetime.now(UTC).isoformat(),
+        "redemption_id": ids.new_id("cixi", "rdm"),
+        "item_id": ids.new_id("cixi", "item"),
+        "item_name": "环保袋",
+        "quantity": 2,
+    }
+    data.update(overrides)
+    return data
+
+
+def seed_directory(
+    engine: Any, volunteers: Iterable[tuple[str, str, list[str], dict[str, float]]]
+) -> int:
+    """Bulk-write volunteers straight into the replica and its skill index (what the volunteers
+    events would leave there): ``(volunteer_id, status, skills, location)``."""
+    from sqlalchemy import insert
+
+    from notify.models import DirectorySkill
+    from pioneer.replica import volunteer_replica
+
+    replica_rows, skill_rows = [], []
+    now = clock.utcnow()
+    for volunteer_id, status, skills, location in volunteers:
+        city = ids.city_of(volunteer_id)
+        replica_rows.append(
+            {
+                "volunteer_id": volunteer_id,
+                "city": city,
+                "status": status,
+                "suspended_until": now + timedelta(days=30) if status == "suspended" else None,
+                "skills": skills,
+                "lat": location["lat"],
+                "lon": location["lon"],
+                "version": 1,
+                "updated_at": now,
+            }
+        )
+        if status != "removed":
+            cell = geo.geocell(location["lat"], location["lon"])
+            skill_rows.extend(
+                {
+                    "city": city,
+                    "skill": skill,
+                    "geocell": cell,
+                    "volunteer_id": volunteer_id,
+                    "lat": location["lat"],
+                    "lon": location["lon"],
+                }
+                for skill in skills
+            )
+    with engine.begin() as conn:
+        conn.execute(insert(volunteer_replica), replica_rows)
+        if skill_rows:
+            conn.execute(insert(DirectorySkill.__table__), skill_rows)
+    return len(replica_rows)
+
+
+def near(point: dict[str, float], i: int, spread_m: float = 1500) -> dict[str, float]:
+    """A point within ``spread_m`` of ``point``, spread deterministically by ``i``."""
+    step = (i * 7919) % 1000 / 1000
+    angle = (i * 104729) % 360
+    import math
+
+    d = spread_m * step
+    return {
+        "lat": point["lat"] + d * math.cos(math.radians(angle)) / 111_195,
+        "lon": point["lon"]
+        + d * math.sin(math.radians(angle)) / (111_195 * math.cos(math.radians(point["lat"]))),
+    }
+
+
+class Receiver:
+    """A real HTTP server (threaded, 127.0.0.1, a free port) standing in for a webhook receiver
+    or an SMS/WeChat gateway. ``script`` lists the answers to the next POSTs: a status code, or
+    ``"hang"`` (answer after ``hang_s``); once used up it answers 200."""
+
+    def __init__(self, hang_s: float = 2.0) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.script: list[int | str] = []
+        self.hang_s = hang_s
+        self._lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with owner._lock:
+                    answer = owner.script.pop(0) if owner.script else 200
+                    owner.received.append(
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers),
+                            "body": body,
+                            "json": json.loads(body),
+                            "answer": answer,
+                        }
+                    )
+                if answer == "hang":
+                    time.sleep(owner.hang_s)
+                    answer = 200
+                try:
+                    self.send_response(int(answer))
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:
+                    pass  # the sender gave up (timeout) and closed the connection
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
