@@ -1,7 +1,7 @@
 """Points end to end on the processes ``pioneer up`` starts: a Haining volunteer registered in
 volunteers checks in at a Cixi station's activity (stations), and points credits the work in
-Haining: balance, history, rank, team board, a redemption, and the annual report as CSV
-through ``pioneer report annual``."""
+Haining: balance, history, rank, team board, a redemption (which notify tells the volunteer
+about), and the annual report as CSV through ``pioneer report annual``."""
 
 from __future__ import annotations
 
@@ -112,6 +112,15 @@ def test_a_check_in_at_a_station_changes_balance_and_rank(shared, tmp_path):
                 volunteer_id=volunteer_id, item_id=item["id"], quantity=1, idempotency_key="e2e-2"
             )
         assert short.value.exc_type == "Conflict"
+    # notify turns the points_redeemed event into a notification for the volunteer.
+    with deployment.proxy(deployment.token("volunteer", "haining", sub=volunteer_id)) as me:
+
+        def told():
+            inbox = me.notify.inbox(recipient_id=volunteer_id)["items"]
+            return [n for n in inbox if n["subject_id"] == redeemed["id"]]
+
+        [notice] = poll(told)
+        assert notice["kind"] == "points_redeemed" and "电影票" in notice["title"] + notice["body"]
 
     year = month[:4]
     out = tmp_path / "report.csv"
