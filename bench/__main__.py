@@ -94,6 +94,27 @@ class Bench:
                         raise
                     time.sleep(0.2)
 
+    def quiesce(self, timeout_s: float = 300.0) -> None:
+        """Wait until every event queue of the run is empty, so a measurement does not share
+        the cores with consumers still working off an earlier phase (seeding, registrations).
+        The management API refreshes its counts every few seconds, so two readings must agree;
+        dead-letter and retry queues are not work in progress."""
+        started = time.monotonic()
+        quiet_readings = 0
+        while quiet_readings < 2:
+            busy = [
+                queue["name"]
+                for queue in self.admin.queues(self.deployment.vhost)
+                if queue.get("messages", 0)
+                and not queue["name"].endswith(".dlq")
+                and not queue["name"].startswith("pioneer.retry.")
+            ]
+            quiet_readings = 0 if busy else quiet_readings + 1
+            if time.monotonic() - started > timeout_s:
+                raise RuntimeError(f"queues still busy after {timeout_s:.0f} s: {busy[:5]}")
+            time.sleep(2.5)
+        print(f"  queues quiet after {time.monotonic() - started:.1f} s", flush=True)
+
     def token(self, role: str, city: str) -> str:
         return "Bearer " + auth.issue_token(self.deployment.secret, "bench", city, [role], 7200)
 
@@ -176,6 +197,7 @@ def bench_stations(bench: Bench, args: argparse.Namespace, results: list[Result]
             admin.run("stations.create_station (seeding)", create, args.stations, server_pid=pid)
         )
         print(f"  seeded {len(made)} stations in cixi", flush=True)
+        bench.quiesce()
 
         def get(cluster: Any, i: int) -> None:
             cluster.stations.get_station(station_id=made[i % len(made)])
@@ -589,14 +611,19 @@ def main(argv: list[str] | None = None) -> int:
         bench.start(services)
         bench_echo(bench, args, results)
         if "stations" in services:
+            bench.quiesce()
             bench_stations(bench, args, results)
         if imported is not None:
+            bench.quiesce()
             volunteers_part = volunteers.bench_volunteers(bench, args, results, imported)
         if "wishes" in services:
+            bench.quiesce()
             bench_wishes(bench, args, results)
         if seeded is not None:
+            bench.quiesce()
             points.bench_points(bench, args, results, seeded)
         if "notify" in services:
+            bench.quiesce()
             notify_part = notify_bench.bench_notify(bench, args, results)
     finally:
         bench.close()

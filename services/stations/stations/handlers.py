@@ -328,9 +328,8 @@ def search_nearby(
 
 
 def replicate_station(ctx: RequestContext, uow: Any, event: Event) -> None:
-    """Keep a read-only copy of another deployment's station (federated cities)."""
-    if ctx.serves(event.city):
-        return  # our own station: this deployment wrote it
+    """Keep a read-only copy of another deployment's station (federated cities); the service
+    skips its own stations' events before a transaction starts."""
     data = StationChanged.model_validate(event.data)
     # Locked: two versions handled at once must not both pass the version check (PostgreSQL;
     # SQLite's IMMEDIATE write transactions already run one at a time).

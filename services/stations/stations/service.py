@@ -122,10 +122,14 @@ class StationsService(VolunteerReplicaHandlers, PioneerService):
         """Check a volunteer in with a scanned code; once per volunteer and activity."""
         return handlers.check_in(self.ctx, code, volunteer_id)
 
-    @event_handler("stations", "station_created")
+    def _own_station(self, event: Event) -> bool:
+        """This deployment's own stations come back on its exchange: it wrote them already."""
+        return self.ctx.serves(event.city)
+
+    @event_handler("stations", "station_created", skip=_own_station)
     def on_station_created(self, uow, event: Event) -> None:
         handlers.replicate_station(self.ctx, uow, event)
 
-    @event_handler("stations", "station_updated")
+    @event_handler("stations", "station_updated", skip=_own_station)
     def on_station_updated(self, uow, event: Event) -> None:
         handlers.replicate_station(self.ctx, uow, event)
