@@ -256,17 +256,7 @@ def test_psycopg2_is_cooperative_under_eventlet(postgres_url):
 
 
 def test_models_match_migrations(db_url):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
     from pioneer.db import kernel_metadata
+    from pioneer.testing.schema import schema_drift
 
-    engine = make_engine(db_url, 2)
-    migrate(engine, WidgetService.migrations)
-    with engine.connect() as conn:
-        diffs = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}),
-            [Base.metadata, kernel_metadata],
-        )
-    engine.dispose()
-    assert diffs == []
+    assert schema_drift(db_url, WidgetService.migrations, [Base.metadata, kernel_metadata]) == []

@@ -84,22 +84,15 @@ def test_garbage_to_every_method(notify, admin, rpc, enrol, dispatch_event, coun
 
 
 def test_models_match_migrations(db_url):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
     from notify.models import Base
     from notify.service import NotifyService
-    from pioneer.db import kernel_metadata, make_engine, migrate
+    from pioneer.db import kernel_metadata
     from pioneer.replica import replica_metadata
+    from pioneer.testing.schema import schema_drift
 
-    engine = make_engine(db_url, 2)
-    try:
-        migrate(engine, NotifyService.migrations)
-        with engine.connect() as conn:
-            diffs = compare_metadata(
-                MigrationContext.configure(conn, opts={"compare_type": True}),
-                [Base.metadata, kernel_metadata, replica_metadata],
-            )
-    finally:
-        engine.dispose()
-    assert diffs == []
+    assert (
+        schema_drift(
+            db_url, NotifyService.migrations, [Base.metadata, kernel_metadata, replica_metadata]
+        )
+        == []
+    )

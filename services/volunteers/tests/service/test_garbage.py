@@ -71,21 +71,11 @@ def test_garbage_to_every_method(volunteers, admin, rpc, token, count_rows):
 
 
 def test_models_match_migrations(db_url):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from pioneer.db import kernel_metadata, make_engine, migrate
+    from pioneer.db import kernel_metadata
+    from pioneer.testing.schema import schema_drift
     from volunteers.models import Base
     from volunteers.service import VolunteersService
 
-    engine = make_engine(db_url, 2)
-    try:
-        migrate(engine, VolunteersService.migrations)
-        with engine.connect() as conn:
-            diffs = compare_metadata(
-                MigrationContext.configure(conn, opts={"compare_type": True}),
-                [Base.metadata, kernel_metadata],
-            )
-    finally:
-        engine.dispose()
-    assert diffs == []
+    assert (
+        schema_drift(db_url, VolunteersService.migrations, [Base.metadata, kernel_metadata]) == []
+    )
