@@ -28,10 +28,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     create_engine,
     event,
     insert,
-    select,
+    text,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -106,6 +107,14 @@ processed_events = Table(
     Column("processed_at", UtcDateTime, nullable=False),
     Index("ix_processed_events_processed_at", "processed_at"),
 )
+
+# One statement, the same on SQLite (3.24+) and PostgreSQL, compiled once: a repeat of the
+# (event, handler) pair inserts nothing (rowcount 0) instead of a select then an insert.
+_RECORD_PROCESSED = text(
+    "INSERT INTO processed_events (event_id, handler, processed_at)"
+    " VALUES (:event_id, :handler, :processed_at)"
+    " ON CONFLICT (event_id, handler) DO NOTHING"
+).bindparams(bindparam("processed_at", type_=UtcDateTime()))
 
 
 def make_engine(url: str, pool_size: int, echo: bool = False) -> Engine:
@@ -266,19 +275,11 @@ class UnitOfWork:
 
     def first_time(self, event_id: str, handler: str) -> bool:
         """Record that ``handler`` processes ``event_id``; False if it already did."""
-        seen = self.session.execute(
-            select(processed_events.c.event_id).where(
-                processed_events.c.event_id == event_id, processed_events.c.handler == handler
-            )
-        ).first()
-        if seen:
-            return False
-        self.session.execute(
-            insert(processed_events).values(
-                event_id=event_id, handler=handler, processed_at=clock.utcnow()
-            )
+        recorded = self.session.execute(
+            _RECORD_PROCESSED,
+            {"event_id": event_id, "handler": handler, "processed_at": clock.utcnow()},
         )
-        return True
+        return recorded.rowcount == 1
 
     def flush_or_conflict(self, error: Exception) -> None:
         """Flush pending ORM objects; a constraint failing becomes ``error`` (a contract error).
