@@ -201,6 +201,16 @@ def migrate(engine: Engine, script_location: str | Path) -> None:
         command.upgrade(cfg, "head")
 
 
+def conflict_insert(session: Session, table: Table) -> Any:
+    """``INSERT`` into ``table`` with ``on_conflict_do_nothing`` / ``on_conflict_do_update``,
+    from the dialect of the session's database (SQLite and PostgreSQL spell them alike)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table)
+
+
 def envelope(event_type: str, city: str, origin_city: str, data: dict[str, Any]) -> dict[str, Any]:
     """The contract's event envelope."""
     return {

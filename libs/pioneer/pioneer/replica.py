@@ -18,7 +18,7 @@ from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table
 from sqlalchemy.orm import Session
 
 from . import clock, geo
-from .db import NAMING_CONVENTION, UtcDateTime
+from .db import NAMING_CONVENTION, UtcDateTime, conflict_insert
 from .entrypoints import event_handler
 from .errors import NotFound, Suspended
 from .events import Event, VolunteerChanged
@@ -120,12 +120,7 @@ def rebuild_skill_index(session: Session, index: Table, volunteer_id: str) -> No
 
 def upsert_newer(session: Session, table: Table, key: str, values: dict[str, Any]) -> None:
     """Insert, or update only if ``values["version"]`` is newer than the stored one (atomic)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(**values)
+    stmt = conflict_insert(session, table).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c[key]],
         set_={name: stmt.excluded[name] for name in values if name != key},

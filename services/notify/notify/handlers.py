@@ -15,6 +15,7 @@ import eventlet
 from sqlalchemy import false, func, select, text, update
 
 from pioneer import auth, clock
+from pioneer.db import conflict_insert
 from pioneer.errors import Forbidden, ValidationError
 from pioneer.events import (
     Event,
@@ -313,11 +314,7 @@ def set_preferences(
         "updated_at": clock.utcnow(),
     }
     with ctx.uow() as uow:
-        if uow.session.get_bind().dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        statement = insert(preferences_t).values(**values)
+        statement = conflict_insert(uow.session, preferences_t).values(**values)
         uow.session.execute(
             statement.on_conflict_do_update(
                 index_elements=[preferences_t.c.recipient_id],

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from pioneer import ids
+from pioneer.db import conflict_insert
 from pioneer.events import NotificationDelivered
 
 from . import domain
@@ -111,12 +112,8 @@ def insert_new(session: Any, rows: list[dict[str, Any]]) -> list[Any]:
     ``(id, recipient_id, channel, kind)``. Duplicates are skipped by the database."""
     if not rows:
         return []
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     statement = (
-        insert(notifications_t)
+        conflict_insert(session, notifications_t)
         .on_conflict_do_nothing(index_elements=["source_event_id", "recipient_id", "channel"])
         .returning(
             notifications_t.c.id,

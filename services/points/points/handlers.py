@@ -20,7 +20,7 @@ from sqlalchemy import and_, bindparam, delete, insert, or_, select, text, updat
 from sqlalchemy.exc import IntegrityError
 
 from pioneer import auth, clock, ids
-from pioneer.db import UtcDateTime
+from pioneer.db import UtcDateTime, conflict_insert
 from pioneer.deadletter import PoisonMessage
 from pioneer.errors import Conflict, Forbidden, NotFound, ValidationError
 from pioneer.events import (
@@ -75,19 +75,6 @@ REPORTERS = frozenset({auth.ADMIN, auth.OPS, auth.SYSTEM})
 
 
 # --- small database helpers ---------------------------------------------------------------------
-
-
-def _insert(session: Any, table: Any) -> Any:
-    """The dialect's INSERT (for ``ON CONFLICT``), on SQLite and PostgreSQL alike."""
-    return _dialect_insert(session.get_bind().dialect.name)(table)
-
-
-def _dialect_insert(dialect: str) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert
 
 
 def _upsert(table: str, columns: list[str], conflict: str, action: str, **types: Any) -> Any:
@@ -436,7 +423,7 @@ def on_peer_points(ctx: RequestContext, uow: Any, event: Event) -> None:
     if not domain.counts_for_ranking(kind):
         return
     stored = uow.session.execute(
-        _insert(uow.session, peers_t)
+        conflict_insert(uow.session, peers_t)
         .values(
             entry_id=data.entry_id,
             volunteer_id=data.volunteer_id,

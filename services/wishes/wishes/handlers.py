@@ -374,20 +374,26 @@ def _list_near(
 # --- the expiry timer ---------------------------------------------------------------------------
 
 
-def expire_due(ctx: RequestContext) -> int:
-    """Expire published wishes past their deadline (``wish_expired``); how many were expired."""
-    now = clock.utcnow()
+def _due(ctx: RequestContext, key: Any, state: Any, due_at: Any, now: datetime) -> list[Any]:
+    """The ``key`` of up to ``EXPIRE_BATCH`` rows in ``state`` whose ``due_at`` has passed,
+    oldest first (read outside the write transaction; the update checks again)."""
     with ctx.read() as conn:
-        due = (
+        return (
             conn.execute(
-                select(wishes_t.c.id)
-                .where(wishes_t.c.status == domain.PUBLISHED, wishes_t.c.deadline <= now)
-                .order_by(wishes_t.c.deadline)
+                select(key)
+                .where(state, due_at <= now)
+                .order_by(due_at)
                 .limit(ctx.settings.EXPIRE_BATCH)
             )
             .scalars()
             .all()
         )
+
+
+def expire_due(ctx: RequestContext) -> int:
+    """Expire published wishes past their deadline (``wish_expired``); how many were expired."""
+    now = clock.utcnow()
+    due = _due(ctx, wishes_t.c.id, wishes_t.c.status == domain.PUBLISHED, wishes_t.c.deadline, now)
     if not due:
         return 0
     with ctx.uow() as uow:
@@ -744,17 +750,13 @@ def decline_request(ctx: RequestContext, request_id: str, volunteer_id: str) -> 
 def expire_offers(ctx: RequestContext) -> int:
     """Time out open offers past ``OFFER_TIMEOUT_S`` and move their requests on; how many."""
     now = clock.utcnow()
-    with ctx.read() as conn:
-        due = (
-            conn.execute(
-                select(offers_t.c.request_id)
-                .where(offers_t.c.status == domain.OFFER_OPEN, offers_t.c.expires_at <= now)
-                .order_by(offers_t.c.expires_at)
-                .limit(ctx.settings.EXPIRE_BATCH)
-            )
-            .scalars()
-            .all()
-        )
+    due = _due(
+        ctx,
+        offers_t.c.request_id,
+        offers_t.c.status == domain.OFFER_OPEN,
+        offers_t.c.expires_at,
+        now,
+    )
     timed_out = 0
     for request_id in dict.fromkeys(due):
         with ctx.uow() as uow:
