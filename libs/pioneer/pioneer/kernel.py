@@ -18,6 +18,7 @@ from weakref import WeakKeyDictionary
 
 import eventlet
 import structlog
+from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider, SharedExtension
 from nameko.rpc import Rpc
 from nameko.timer import Timer
@@ -202,11 +203,9 @@ class RequestContext:
 
 
 def _kind(entrypoint: Any) -> str:
-    from .entrypoints import ReliableEventHandler
-
     if isinstance(entrypoint, Rpc):
         return "rpc"
-    if isinstance(entrypoint, ReliableEventHandler):
+    if isinstance(entrypoint, EventHandler):
         return "event"
     if isinstance(entrypoint, Timer):
         return "timer"
