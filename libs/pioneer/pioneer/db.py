@@ -32,6 +32,7 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    select,
     text,
 )
 from sqlalchemy.exc import IntegrityError
@@ -115,6 +116,12 @@ _RECORD_PROCESSED = text(
     " VALUES (:event_id, :handler, :processed_at)"
     " ON CONFLICT (event_id, handler) DO NOTHING"
 ).bindparams(bindparam("processed_at", type_=UtcDateTime()))
+
+
+_PROCESSED_AMONG = select(processed_events.c.event_id).where(
+    processed_events.c.handler == bindparam("handler"),
+    processed_events.c.event_id.in_(bindparam("event_ids", expanding=True)),
+)
 
 
 def make_engine(url: str, pool_size: int, echo: bool = False) -> Engine:
@@ -246,6 +253,7 @@ class UnitOfWork:
         self._readonly = readonly
         self.session: Session
         self.events: list[dict[str, Any]] = []
+        self._outbox_rows: list[dict[str, Any]] = []
 
     def __enter__(self) -> UnitOfWork:
         self.session = Session(self._engine, expire_on_commit=False)
@@ -257,6 +265,9 @@ class UnitOfWork:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:
+                if self._outbox_rows:
+                    # One statement for every event of the unit of work, just before the commit.
+                    self.session.execute(insert(outbox), self._outbox_rows)
                 self.session.commit()
             else:
                 self.session.rollback()
@@ -270,15 +281,15 @@ class UnitOfWork:
         payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
         origin = city if city in self._cities else self._cities[0]
         env = envelope(event_type, city, origin, payload)
-        self.session.execute(
-            insert(outbox).values(
-                event_id=env["event_id"],
-                event_type=event_type,
-                payload=env,
-                headers=self._headers,
-                created_at=clock.utcnow(),
-                attempts=0,
-            )
+        self._outbox_rows.append(
+            {
+                "event_id": env["event_id"],
+                "event_type": event_type,
+                "payload": env,
+                "headers": self._headers,
+                "created_at": clock.utcnow(),
+                "attempts": 0,
+            }
         )
         self.events.append(env)
         return env
@@ -290,6 +301,26 @@ class UnitOfWork:
             {"event_id": event_id, "handler": handler, "processed_at": clock.utcnow()},
         )
         return recorded.rowcount == 1
+
+    def first_times(self, event_ids: list[str], handler: str) -> set[str]:
+        """Record that ``handler`` processes each of ``event_ids``; the ids it had not processed
+        before. One select and one insert for a batch (``batching``): the transaction that
+        records them is the one that handles them, so a concurrent batch recording the same id
+        fails on the primary key and is handled again event by event."""
+        wanted = list(dict.fromkeys(event_ids))
+        seen = set(
+            self.session.execute(
+                _PROCESSED_AMONG, {"handler": handler, "event_ids": wanted}
+            ).scalars()
+        )
+        fresh = [event_id for event_id in wanted if event_id not in seen]
+        if fresh:
+            now = clock.utcnow()
+            self.session.execute(
+                insert(processed_events),
+                [{"event_id": e, "handler": handler, "processed_at": now} for e in fresh],
+            )
+        return set(fresh)
 
     def flush_or_conflict(self, error: Exception) -> None:
         """Flush pending ORM objects; a constraint failing becomes ``error`` (a contract error).
@@ -311,11 +342,6 @@ class UnitOfWork:
             self.session.flush()
         except IntegrityError:
             self.session.rollback()
+            self._outbox_rows.clear()  # the events of what was rolled back are void too
+            self.events.clear()
             raise error from None
-
-
-@contextmanager
-def savepoint(session: Session) -> Iterator[None]:
-    """A nested transaction, for a step that may fail without spoiling the rest."""
-    with session.begin_nested():
-        yield

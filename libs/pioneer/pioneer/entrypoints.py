@@ -224,6 +224,16 @@ class ReliableEventHandler(EventHandler):
         return result, exc_info
 
 
+def envelope_of(payload: Any) -> Event:
+    """The event in a message body; ``PoisonMessage`` (no retry can fix it) if it is none."""
+    try:
+        return parse_event(payload)
+    except ValueError as exc:
+        first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": (), "msg": str(exc)}
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise PoisonMessage(f"not an event envelope: {where}: {first['msg']}") from None
+
+
 def event_handler(
     source_service: str,
     event_type: str,
@@ -239,12 +249,7 @@ def event_handler(
     def decorator(fn: Callable[..., Any]) -> Any:
         @functools.wraps(fn)
         def entry(self: Any, payload: Any) -> None:
-            try:
-                event = parse_event(payload)
-            except ValueError as exc:
-                first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": (), "msg": str(exc)}
-                where = ".".join(str(p) for p in first["loc"]) or "payload"
-                raise PoisonMessage(f"not an event envelope: {where}: {first['msg']}") from None
+            event = envelope_of(payload)
             context = self.ctx
             context.bind(city=event.city, event_id=event.event_id, event_type=event.type)
             if skip is not None and skip(self, event):

@@ -10,6 +10,7 @@ times the call, counts it by outcome and writes one JSON log line.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -142,6 +143,8 @@ class RequestContext:
         self.worker_ctx = worker_ctx
         self.caller: auth.Caller = auth.service_identity(worker_ctx.container.service_name)
         self.outcome: str | None = None
+        # Outcomes by event, for a batch handler's worker (see ``batching``).
+        self.tally: Counter[str] | None = None
 
     @property
     def settings(self) -> Any:
@@ -214,6 +217,10 @@ def _kind(entrypoint: Any) -> str:
     return "other"
 
 
+# Outcomes of an event that was dealt with (anything else failed and is retried or parked).
+_HANDLED = frozenset({"ok", "duplicate", "skipped", "ignored"})
+
+
 def outcome_of(exc_info: Any) -> str:
     """``ok``, the contract error's name, or ``error`` for anything else."""
     if exc_info is None:
@@ -258,7 +265,14 @@ class RequestScope(DependencyProvider):
             metrics.rpc_requests.labels(service, name, outcome).inc()
             metrics.rpc_duration.labels(service, name).observe(elapsed)
         elif kind == "event":
-            metrics.events_handled.labels(service, name, outcome).inc()
+            tally = context.tally if context is not None and exc_info is None else None
+            if tally:
+                for event_outcome, count in tally.items():
+                    metrics.events_handled.labels(service, name, event_outcome).inc(count)
+                if any(o not in _HANDLED for o in tally):
+                    outcome = "partial"
+            else:
+                metrics.events_handled.labels(service, name, outcome).inc()
             metrics.event_duration.labels(service, name).observe(elapsed)
         elif kind == "timer":
             metrics.timer_runs.labels(service, name, outcome).inc()
@@ -271,10 +285,14 @@ class RequestScope(DependencyProvider):
         }
         if exc_info is not None:
             fields["error"] = str(exc_info[1])[:300]
+        if context is not None and context.tally is not None:
+            fields["events"] = dict(context.tally)
         if kind == "http":
             return  # scrapes and health probes would drown the log
         if outcome == "error":
             self.kernel.log.error("call", **fields)
+        elif outcome == "partial":  # some events of a batch failed (each is retried alone)
+            self.kernel.log.warning("call", **fields)
         elif kind == "timer" and outcome == "ok":
             self.kernel.log.debug("call", **fields)
         else:

@@ -11,6 +11,7 @@ never overspend or oversell. No RPC or broker call happens inside a transaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -90,36 +91,60 @@ def _upsert(table: str, columns: list[str], conflict: str, action: str, **types:
     return text(sql).bindparams(*(bindparam(name, type_=kind) for name, kind in types.items()))
 
 
+_ENTRY_COLUMNS = [
+    "id",
+    "volunteer_id",
+    "city",
+    "kind",
+    "delta",
+    "reason",
+    "hours",
+    "source_event_id",
+    "source_key",
+    "redemption_id",
+    "actor",
+    "at",
+    "recorded_at",
+]
 _BOOK = _upsert(
     "ledger_entries",
-    [
-        "id",
-        "volunteer_id",
-        "city",
-        "kind",
-        "delta",
-        "reason",
-        "hours",
-        "source_event_id",
-        "source_key",
-        "redemption_id",
-        "actor",
-        "at",
-        "recorded_at",
-    ],
+    _ENTRY_COLUMNS,
     "source_key",
     "DO NOTHING RETURNING id",
     at=UtcDateTime(),
     recorded_at=UtcDateTime(),
 )
-_CREDIT = _upsert(
-    "balances",
-    ["volunteer_id", "city", "balance", "earned", "spent", "updated_at"],
-    "volunteer_id",
+_CREDIT_ACTION = (
     "DO UPDATE SET balance = balances.balance + excluded.balance,"
     " earned = balances.earned + excluded.earned, updated_at = excluded.updated_at"
-    " RETURNING balance",
+)
+_BALANCE_COLUMNS = ["volunteer_id", "city", "balance", "earned", "spent", "updated_at"]
+_CREDIT = _upsert(
+    "balances",
+    _BALANCE_COLUMNS,
+    "volunteer_id",
+    _CREDIT_ACTION + " RETURNING balance",
     updated_at=UtcDateTime(),
+)
+# The same for many volunteers at once (executemany: no RETURNING; ``_BALANCES_OF`` reads back).
+_CREDIT_MANY = _upsert(
+    "balances", _BALANCE_COLUMNS, "volunteer_id", _CREDIT_ACTION, updated_at=UtcDateTime()
+)
+_BALANCES_OF = select(balances_t.c.volunteer_id, balances_t.c.balance).where(
+    balances_t.c.volunteer_id.in_(bindparam("volunteer_ids", expanding=True))
+)
+# Entries for many pieces of work at once: a piece already booked inserts nothing, and
+# ``_BOOKED_AMONG`` (by the new ids) tells which were booked by this statement.
+_BOOK_MANY = _upsert(
+    "ledger_entries",
+    _ENTRY_COLUMNS,
+    "source_key",
+    "DO NOTHING",
+    at=UtcDateTime(),
+    recorded_at=UtcDateTime(),
+)
+_BOOKED_AMONG = select(ledger_t.c.id).where(
+    ledger_t.c.id.in_(bindparam("entry_ids", expanding=True))
 )
 _TOTALS = _upsert(
     "totals",
@@ -267,6 +292,18 @@ def _emit(uow: Any, kind: str, city: str, data: dict[str, Any]) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Work:
+    """A piece of work to credit: whose, the home city keeping the points, what it earns,
+    when it was done and the event that told of it."""
+
+    volunteer_id: str
+    city: str
+    earning: domain.Credit
+    at: datetime
+    source_event_id: str
+
+
 def credit(
     ctx: RequestContext,
     uow: Any,
@@ -276,52 +313,122 @@ def credit(
     at: datetime,
     source_event_id: str,
 ) -> str | None:
-    """Book a piece of work once: entry, balance, totals and ``points_awarded`` together.
-    The entry id, or ``None`` when this work was already credited (a replay)."""
-    entry_id = _book(
-        uow,
-        volunteer_id=volunteer_id,
-        city=city,
-        kind=earning.kind,
-        delta=earning.delta,
-        reason=earning.reason,
-        at=at,
-        source_key=earning.source_key,
-        source_event_id=source_event_id,
-        hours=earning.hours,
-    )
+    """Book one piece of work once (``credit_many`` of one). The entry id, or ``None`` when
+    this work was already credited (a replay)."""
+    entry_id = credit_many(uow, [Work(volunteer_id, city, earning, at, source_event_id)])[0]
     if entry_id is None:
         ctx.outcome = "duplicate"
-        return None
-    balance = _credit_balance(uow, volunteer_id, city, earning.delta)
-    _add_totals(
-        uow,
-        volunteer_id,
-        city,
-        at,
-        earning.delta,
-        earning.hours,
-        earning.activities,
-        earning.wishes,
-        earning.requests,
-    )
-    if earning.delta:
-        _emit(
-            uow,
-            earning.kind,
-            city,
+    return entry_id
+
+
+def credit_many(uow: Any, works: list[Work]) -> list[str | None]:
+    """Book pieces of work once each: entries, balances, totals and one ``points_awarded`` per
+    entry that earned points, all in ``uow`` and with one statement per table however many.
+
+    Returns the entry id of each piece, or ``None`` where it was already booked (a replay, or a
+    repeat within ``works``). Each event carries the balance just after its own entry.
+    """
+    now = clock.utcnow()
+    entry_ids: list[str | None] = []
+    rows: list[dict[str, Any]] = []
+    keys: set[str] = set()
+    for work in works:
+        if work.earning.source_key in keys:
+            entry_ids.append(None)
+            continue
+        keys.add(work.earning.source_key)
+        entry_id = ids.new_id(work.city, "pe")
+        entry_ids.append(entry_id)
+        rows.append(
             {
-                "entry_id": entry_id,
-                "volunteer_id": volunteer_id,
-                "city": city,
-                "delta": earning.delta,
-                "reason": earning.reason,
-                "balance": balance,
-                "at": at,
-                "source_event_id": source_event_id,
+                "id": entry_id,
+                "volunteer_id": work.volunteer_id,
+                "city": work.city,
+                "kind": work.earning.kind,
+                "delta": work.earning.delta,
+                "reason": work.earning.reason[:200],
+                "hours": work.earning.hours,
+                "source_event_id": work.source_event_id,
+                "source_key": work.earning.source_key,
+                "redemption_id": None,
+                "actor": None,
+                "at": work.at,
+                "recorded_at": now,
+            }
+        )
+    session = uow.session
+    session.execute(_BOOK_MANY, rows)
+    booked = set(session.execute(_BOOKED_AMONG, {"entry_ids": [r["id"] for r in rows]}).scalars())
+    entry_ids = [e if e in booked else None for e in entry_ids]
+    new = [(work, e) for work, e in zip(works, entry_ids, strict=True) if e is not None]
+    if not new:
+        return entry_ids
+
+    earned: dict[str, dict[str, Any]] = {}
+    totals: dict[tuple[str, str], dict[str, Any]] = {}
+    for work, _ in new:
+        credit_row = earned.setdefault(
+            work.volunteer_id,
+            {
+                "volunteer_id": work.volunteer_id,
+                "city": work.city,
+                "balance": 0,
+                "earned": 0,
+                "spent": 0,
+                "updated_at": now,
             },
         )
-    return entry_id
+        credit_row["balance"] += work.earning.delta
+        credit_row["earned"] += work.earning.delta
+        for period in domain.periods_of(work.at):
+            total = totals.setdefault(
+                (period, work.volunteer_id),
+                {
+                    "period": period,
+                    "volunteer_id": work.volunteer_id,
+                    "city": work.city,
+                    "points": 0,
+                    "hours": 0.0,
+                    "activities": 0,
+                    "wishes": 0,
+                    "requests": 0,
+                },
+            )
+            total["points"] += work.earning.delta
+            total["hours"] += work.earning.hours
+            total["activities"] += work.earning.activities
+            total["wishes"] += work.earning.wishes
+            total["requests"] += work.earning.requests
+    session.execute(_CREDIT_MANY, list(earned.values()))
+    session.execute(_TOTALS, list(totals.values()))
+    balance = {
+        volunteer_id: value
+        for volunteer_id, value in session.execute(_BALANCES_OF, {"volunteer_ids": list(earned)})
+    }
+
+    # Walk back from each volunteer's final balance to the balance after each entry.
+    after: list[int] = []
+    for work, _ in reversed(new):
+        after.append(balance[work.volunteer_id])
+        balance[work.volunteer_id] -= work.earning.delta
+    for (work, entry_id), balance_after in zip(new, reversed(after), strict=True):
+        if work.earning.delta:
+            _emit(
+                uow,
+                work.earning.kind,
+                work.city,
+                {
+                    "entry_id": entry_id,
+                    "volunteer_id": work.volunteer_id,
+                    "city": work.city,
+                    "delta": work.earning.delta,
+                    "reason": work.earning.reason,
+                    "balance": balance_after,
+                    "at": work.at,
+                    "source_event_id": work.source_event_id,
+                },
+            )
+    return entry_ids
 
 
 # --- earning from events ------------------------------------------------------------------------
@@ -347,13 +454,23 @@ def _ours(ctx: RequestContext, volunteer_id: str | None, volunteer_city: str | N
     return True
 
 
-def on_checked_in(ctx: RequestContext, uow: Any, event: Event) -> None:
-    data = _data(VolunteerCheckedIn, event)
-    if not _ours(ctx, data.volunteer_id, data.volunteer_city):
-        return
-    earning = domain.checkin_credit(data.activity_id, data.volunteer_id, data.points, data.hours)
-    at = data.checked_in_at or event.occurred_at
-    credit(ctx, uow, data.volunteer_id, data.volunteer_city, earning, at, event.event_id)
+def on_checked_in(ctx: RequestContext, uow: Any, events: list[Event]) -> list[str | None]:
+    """Credit a batch of check-ins (one statement per table); an outcome per event."""
+    outcomes: list[str | None] = []
+    works: list[Work] = []
+    for event in events:
+        data = _data(VolunteerCheckedIn, event)
+        if not _ours(ctx, data.volunteer_id, data.volunteer_city):
+            outcomes.append("ignored")
+            continue
+        earning = domain.checkin_credit(
+            data.activity_id, data.volunteer_id, data.points, data.hours
+        )
+        at = data.checked_in_at or event.occurred_at
+        works.append(Work(data.volunteer_id, data.volunteer_city, earning, at, event.event_id))
+        outcomes.append(None)
+    booked = iter(credit_many(uow, works) if works else [])
+    return [outcome or ("duplicate" if next(booked) is None else None) for outcome in outcomes]
 
 
 def on_wish_closed(ctx: RequestContext, uow: Any, event: Event) -> None:
@@ -411,17 +528,18 @@ def on_volunteer_event(ctx: RequestContext, uow: Any, event: Event) -> None:
         )
 
 
-def on_peer_points(ctx: RequestContext, uow: Any, event: Event) -> None:
+def on_peer_points(ctx: RequestContext, uow: Any, event: Event) -> str | None:
     """A peer deployment's ranked entry (federated ``points.events``) into the all-cities
-    totals, once per entry; this deployment's own events are ignored (already counted)."""
+    totals, once per entry; this deployment's own events are ignored (already counted).
+    The outcome: ``None`` (counted), ``ignored`` or ``duplicate``."""
     if ctx.serves(event.origin_city):
-        return
+        return "ignored"
     data = _data(PointsChanged, event)
     if ctx.serves(data.city) or data.ranked is False:
-        return
+        return "ignored"
     kind = data.kind or domain.ADJUST
     if not domain.counts_for_ranking(kind):
-        return
+        return "ignored"
     stored = uow.session.execute(
         conflict_insert(uow.session, peers_t)
         .values(
@@ -435,9 +553,9 @@ def on_peer_points(ctx: RequestContext, uow: Any, event: Event) -> None:
         .returning(peers_t.c.entry_id)
     ).scalar()
     if stored is None:
-        ctx.outcome = "duplicate"
-        return
+        return "duplicate"
     _add_totals(uow, data.volunteer_id, data.city, data.at, data.delta)
+    return None
 
 
 # --- reading a volunteer's points ---------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pioneer import auth
+from pioneer.batching import batch_event_handler
 from pioneer.entrypoints import event_handler, rpc
 from pioneer.events import Event
 from pioneer.schemas import CityName, Cursor, Limit, RecordId, ShortText
@@ -99,9 +100,10 @@ class PointsService(PioneerService):
 
     # --- earning -------------------------------------------------------------------------------
 
-    @event_handler("stations", "volunteer_checked_in")
-    def on_volunteer_checked_in(self, uow, event: Event) -> None:
-        handlers.on_checked_in(self.ctx, uow, event)
+    # Check-ins come in bursts (an activity's volunteers arrive together): credited in batches.
+    @batch_event_handler("stations", "volunteer_checked_in")
+    def on_volunteer_checked_in(self, uow, events: list[Event]):
+        return handlers.on_checked_in(self.ctx, uow, events)
 
     @event_handler("wishes", "wish_closed")
     def on_wish_closed(self, uow, event: Event) -> None:
@@ -115,12 +117,14 @@ class PointsService(PioneerService):
     def on_request_rated(self, uow, event: Event) -> None:
         handlers.on_request_rated(self.ctx, uow, event)
 
-    @event_handler(
+    # Batched: this deployment's own awards come back on the exchange as fast as they are
+    # credited, and are skipped a batch at a time.
+    @batch_event_handler(
         "points", "points_awarded", skip=lambda self, event: self.ctx.serves(event.origin_city)
     )
-    def on_peer_points_awarded(self, uow, event: Event) -> None:
+    def on_peer_points_awarded(self, uow, events: list[Event]):
         """Peers' ranked entries (federated mode) for the all-cities board."""
-        handlers.on_peer_points(self.ctx, uow, event)
+        return [handlers.on_peer_points(self.ctx, uow, event) for event in events]
 
     # --- the volunteer replica and team membership ---------------------------------------------
 

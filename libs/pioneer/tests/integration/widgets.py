@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import eventlet
 from sqlalchemy import Integer, MetaData, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from pioneer import auth, ids
+from pioneer.batching import batch_event_handler
 from pioneer.db import NAMING_CONVENTION
 from pioneer.entrypoints import event_handler, rpc
 from pioneer.errors import NotFound
@@ -45,6 +47,8 @@ class Switch(Base):
 
 class WidgetService(PioneerService):
     name = "widgets"
+    # The size of every batch ``on_widgets_counted`` was given (the tests run in-process).
+    batch_sizes: list[int] = []
     migrations = str(Path(__file__).parent / "widgets_migrations")
 
     @rpc(roles={auth.ADMIN})
@@ -93,3 +97,21 @@ class WidgetService(PioneerService):
         if switch is not None and switch.failing:
             raise RuntimeError("handler failing on purpose")
         uow.session.add(Seen(event_id=event.event_id, name=event.data["name"]))
+
+    @batch_event_handler(
+        "widgets", "widget_counted", skip=lambda self, event: event.data.get("name") == "skip"
+    )
+    def on_widgets_counted(self, uow, events) -> list[str | None]:
+        WidgetService.batch_sizes.append(len(events))
+        names = [event.data.get("name") for event in events]
+        if "bad" in names:
+            raise RuntimeError("a bad event in the batch")
+        if "slow" in names:
+            eventlet.sleep(0.5)  # lets the rest of a burst queue up behind this batch
+        uow.session.add_all(
+            Seen(event_id=event.event_id, name=name)
+            for event, name in zip(events, names, strict=True)
+            if name != "ignore"
+        )
+        uow.emit("widgets_seen", "cixi", {"count": len(events)})
+        return ["ignored" if name == "ignore" else None for name in names]

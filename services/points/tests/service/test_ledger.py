@@ -99,6 +99,46 @@ def test_work_is_credited_once_in_the_home_city_whatever_the_delivery(
         )
 
 
+def test_a_burst_of_check_ins_is_credited_in_batches_exactly(
+    points, admin, enrol, amqp_uri, spy, count_rows
+):
+    """Check-ins are credited in batches (one statement per table): a burst with several
+    entries per volunteer in one batch, and replays inside it, still books each piece of work
+    once, and every ``points_awarded`` carries the balance just after its own entry."""
+    import eventlet
+    from nameko.standalone.events import event_dispatcher
+
+    from pioneer import db
+
+    watch = spy("points")
+    volunteers = [enrol() for _ in range(5)]
+    envelopes = [
+        db.envelope("volunteer_checked_in", "cixi", "cixi", checkin(v, 5, 1.0))
+        for _ in range(30)
+        for v in volunteers
+    ]
+    # The same work told again under new event ids, inside the burst.
+    replays = [
+        db.envelope("volunteer_checked_in", "cixi", "cixi", e["data"]) for e in envelopes[:10]
+    ]
+    dispatch = event_dispatcher({"AMQP_URI": amqp_uri})
+    pool = eventlet.GreenPool(10)
+    for envelope in envelopes + replays:
+        pool.spawn_n(dispatch, "stations", "volunteer_checked_in", envelope)
+    pool.waitall()
+
+    awarded = watch.wait_for("points_awarded", count=150, timeout=30)
+    assert count_rows("ledger_entries") == 150
+    for v in volunteers:
+        assert admin.call("points", "balance", v)["balance"] == 150
+        balances = sorted(e["data"]["balance"] for e in awarded if e["data"]["volunteer_id"] == v)
+        assert balances == [5 * k for k in range(1, 31)]
+    board = admin.call("points", "leaderboard", city="cixi", period="all", limit=10)
+    assert {(item["volunteer_id"], item["points"], item["rank"]) for item in board["items"]} >= {
+        (v, 150, 1) for v in volunteers
+    }
+
+
 def test_adjustments_roles_and_unknown_volunteers(points, admin, rpc, token, enrol, spy):
     watch = spy("points")
     volunteer_id = enrol()
