@@ -208,6 +208,19 @@ def migrate(engine: Engine, script_location: str | Path) -> None:
         command.upgrade(cfg, "head")
 
 
+def refresh_statistics(engine: Engine) -> None:
+    """Give SQLite's query planner current statistics (PostgreSQL's autovacuum keeps its own).
+
+    ``analysis_limit`` samples each index instead of reading it whole, so this takes
+    milliseconds even on a large database; the kernel runs it at start and every hour.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+        connection.exec_driver_sql("ANALYZE")
+
+
 def conflict_insert(session: Session, table: Table) -> Any:
     """``INSERT`` into ``table`` with ``on_conflict_do_nothing`` / ``on_conflict_do_update``,
     from the dialect of the session's database (SQLite and PostgreSQL spell them alike)."""

@@ -15,13 +15,22 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, get_type_hints
 
+import kombu.pools
 import kombu.serialization
+from kombu import Connection
+from kombu.entity import TRANSIENT_DELIVERY_MODE
 from kombu.exceptions import EncodeError
-from nameko.amqp.publish import Publisher
-from nameko.constants import AMQP_SSL_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
+    DEFAULT_RETRY_POLICY,
+    DEFAULT_TRANSPORT_OPTIONS,
+    LOGIN_METHOD_CONFIG_KEY,
+)
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.exceptions import UnserializableValueError, serialize
 from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
@@ -36,44 +45,77 @@ from .kernel import Kernel
 from .schemas import validate
 
 
+@dataclass(frozen=True)
+class JsonResult:
+    """An RPC result already encoded as JSON (by pydantic), sent as it is."""
+
+    body: bytes
+
+
 class ReplyPublisher:
-    """Sends an RPC reply as nameko's ``Responder`` does, minus two costs it does not need.
+    """Sends an RPC reply as nameko's ``Responder`` does, minus what it does not need.
 
     - No publisher confirms: a reply goes to the caller's own non-durable reply queue; if the
       broker loses it, the caller times out whether or not this worker waited for a confirm.
-    - No trial serialisation before the real one: results are JSON already (``_jsonable``); a
-      value that still fails to encode is answered with nameko's ``UnserializableValueError``,
-      as ``Responder`` would.
+      For the same reason replies are transient (no persistence flag).
+    - A producer from one kombu pool kept for the process (nameko builds a connection object and
+      looks its pool up for every message).
+    - A model result is encoded once, by pydantic, straight to JSON bytes (``JsonResult``);
+      other results are encoded by kombu, without nameko's trial serialisation first. A value
+      that fails to encode is answered with nameko's ``UnserializableValueError``, as
+      ``Responder`` would.
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.exchange = get_rpc_exchange(config)
-        self.publisher = Publisher(
+        options = dict(DEFAULT_TRANSPORT_OPTIONS, confirm_publish=False)
+        connection = Connection(
             config["AMQP_URI"],
-            use_confirms=False,
+            transport_options=options,
             ssl=config.get(AMQP_SSL_CONFIG_KEY),
             login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
         )
+        self.producers = kombu.pools.producers[connection]
 
     def send(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
         """Reply to ``message`` with ``result`` or the error of ``exc_info``."""
+        properties = message.properties
+        options = {
+            "exchange": self.exchange,
+            "routing_key": properties["reply_to"],
+            "correlation_id": properties.get("correlation_id"),
+        }
+        if exc_info is not None:
+            result = None
+        elif isinstance(result, JsonResult):
+            if properties["content_type"] == "application/json":
+                body = b'{"result":' + result.body + b',"error":null}'
+                self._publish(
+                    body, content_type="application/json", content_encoding="utf-8", **options
+                )
+                return result, exc_info
+            result = json.loads(result.body)  # the caller asked for another encoding
         error = serialize(exc_info[1]) if exc_info is not None else None
         # Answer in the encoding of the request, as nameko does.
-        serializer = kombu.serialization.registry.type_to_name[message.properties["content_type"]]
-        options = {
-            "serializer": serializer,
-            "exchange": self.exchange,
-            "routing_key": message.properties["reply_to"],
-            "correlation_id": message.properties.get("correlation_id"),
-        }
+        serializer = kombu.serialization.registry.type_to_name[properties["content_type"]]
         try:
-            self.publisher.publish({"result": result, "error": error}, **options)
+            self._publish({"result": result, "error": error}, serializer=serializer, **options)
         except EncodeError:
             exc_info = (UnserializableValueError, UnserializableValueError(result), None)
             error = serialize(exc_info[1])
             result = None
-            self.publisher.publish({"result": None, "error": error}, **options)
+            self._publish({"result": None, "error": error}, serializer=serializer, **options)
         return result, exc_info
+
+    def _publish(self, body: Any, **options: Any) -> None:
+        with self.producers.acquire(block=True) as producer:
+            producer.publish(
+                body,
+                delivery_mode=TRANSIENT_DELIVERY_MODE,
+                retry=True,
+                retry_policy=DEFAULT_RETRY_POLICY,
+                **options,
+            )
 
 
 class ContractRpcConsumer(RpcConsumer):
@@ -180,7 +222,10 @@ def rpc(
             city = _city_hint(names, values)
             if city:
                 context.bind(city=city)
-            return _jsonable(fn(self, **{name: getattr(values, name) for name in names}))
+            result = fn(self, **{name: getattr(values, name) for name in names})
+            if isinstance(result, BaseModel):
+                return JsonResult(result.__pydantic_serializer__.to_json(result))
+            return _jsonable(result)
 
         entry.contract_roles = allowed  # type: ignore[attr-defined]
         entry.contract_arguments = lambda: arguments_model(fn)  # type: ignore[attr-defined]

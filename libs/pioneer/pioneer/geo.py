@@ -10,6 +10,9 @@ range scans, and only the candidates found are checked with the exact great-circ
 from __future__ import annotations
 
 import math
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_
 
 BITS = 26
 _SCALE = 1 << BITS
@@ -90,3 +93,28 @@ def covering_ranges(
         else:
             ranges.append((start, start + width))
     return ranges
+
+
+def within_cells(column: Any, ranges: list[tuple[Any, Any]], *conditions: Any) -> Any:
+    """SQL: ``column`` (a geocell) in one of ``ranges``, each range ANDed with ``conditions``.
+
+    The equality conditions (city, skill, service...) sit inside every range so that each range
+    is one seek on a ``(conditions..., geocell)`` index whatever the planner knows: with them
+    outside, SQLite without statistics reads every row matching the conditions instead.
+    ``ranges`` may hold bound parameters (``cell_parameters``) for a statement built once.
+    """
+    return or_(*(and_(*conditions, column >= lo, column < hi) for lo, hi in ranges))
+
+
+def cell_parameters(count: int) -> list[tuple[Any, Any]]:
+    """``count`` ranges as bound parameters ``lo0``/``hi0``..., for ``within_cells`` in a
+    statement built once per number of ranges (see ``bind_cells``)."""
+    return [(bindparam(f"lo{n}"), bindparam(f"hi{n}")) for n in range(count)]
+
+
+def bind_cells(ranges: list[tuple[int, int]]) -> dict[str, int]:
+    """The values of ``cell_parameters(len(ranges))`` for ``ranges``."""
+    values: dict[str, int] = {}
+    for n, (lo, hi) in enumerate(ranges):
+        values[f"lo{n}"], values[f"hi{n}"] = lo, hi
+    return values

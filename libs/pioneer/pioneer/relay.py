@@ -5,6 +5,9 @@ Rows are read in commit order, published with nameko's own ``Publisher`` (the ma
 after the broker confirmed them. A crash in between publishes a row twice, never loses it;
 consumers are idempotent. On PostgreSQL, rows are locked ``FOR UPDATE SKIP LOCKED`` while in
 flight so replicas of a service share the work instead of repeating it.
+
+Between turns the relay also keeps the database tidy: published rows and old processed-event
+records are deleted after their retention, and SQLite's planner statistics are refreshed hourly.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from nameko.standalone.events import get_event_exchange
 from sqlalchemy import Engine, delete, func, select, update
 
 from . import clock
-from .db import outbox, processed_events
+from .db import outbox, processed_events, refresh_statistics
 from .metrics import ServiceMetrics
 
 BATCH = 500
 CLEANUP_EVERY_S = 60.0
+STATISTICS_EVERY_S = 3600.0
 PROCESSED_RETENTION = timedelta(days=30)
 
 
@@ -52,6 +56,7 @@ class OutboxRelay:
         self._wake: LightQueue = LightQueue(maxsize=1)
         self._running = False
         self._last_cleanup = 0.0
+        self._last_statistics = float("-inf")  # at the first turn
         self.failures = 0
 
     def wake(self) -> None:
@@ -153,6 +158,9 @@ class OutboxRelay:
 
     def _maybe_cleanup(self) -> None:
         now = eventlet.hubs.get_hub().clock()
+        if now - self._last_statistics >= STATISTICS_EVERY_S:
+            self._last_statistics = now
+            refresh_statistics(self.engine)
         if now - self._last_cleanup < CLEANUP_EVERY_S:
             return
         self._last_cleanup = now

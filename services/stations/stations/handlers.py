@@ -6,10 +6,11 @@ check who may do it, apply the domain rules and write the change with its event 
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from pioneer import auth, clock, geo, ids
 from pioneer.errors import Conflict, NotFound, ValidationError, WrongCity
@@ -284,6 +285,33 @@ def list_stations(
     return Page[StationOut](items=[station_out(r) for r in items], next_cursor=next_cursor)
 
 
+@functools.cache
+def _nearby_query(cells: int, by_service: bool, with_hours: bool) -> Any:
+    """Phase 1 of ``search_nearby``: what ranking needs, from ``cells`` geocell ranges
+    (``geo.bind_cells``), optionally of one ``service``. Built once per shape: building and
+    keying a 16-range expression anew for every call cost more than running it."""
+    columns = [stations_t.c.id, stations_t.c.lat, stations_t.c.lon]
+    if with_hours:
+        columns.append(stations_t.c.opening_hours)
+    if by_service:
+        query = select(*columns).join(services_t, services_t.c.station_id == stations_t.c.id)
+        return query.where(
+            geo.within_cells(
+                services_t.c.geocell,
+                geo.cell_parameters(cells),
+                services_t.c.service == bindparam("service"),
+            )
+        )
+    return select(*columns).where(
+        geo.within_cells(stations_t.c.geocell, geo.cell_parameters(cells))
+    )
+
+
+_STATIONS_AMONG = select(stations_t).where(
+    stations_t.c.id.in_(bindparam("station_ids", expanding=True))
+)
+
+
 def search_nearby(
     ctx: RequestContext,
     lat: float,
@@ -296,27 +324,14 @@ def search_nearby(
     ranges = geo.covering_ranges(lat, lon, radius_m)
     # Phase 1 reads only what ranking needs from the cells covering the circle; phase 2 reads the
     # full rows of the few that are returned (the cells hold about 2.5x the circle's stations).
-    columns = [stations_t.c.id, stations_t.c.lat, stations_t.c.lon]
-    if open_at is not None:
-        columns.append(stations_t.c.opening_hours)
-    if service is None:
-        cell = stations_t.c.geocell
-        query = select(*columns)
-    else:
-        cell = services_t.c.geocell
-        query = (
-            select(*columns)
-            .join(services_t, services_t.c.station_id == stations_t.c.id)
-            .where(services_t.c.service == service)
-        )
-    query = query.where(or_(*(and_(cell >= lo, cell < hi) for lo, hi in ranges)))
+    query = _nearby_query(len(ranges), service is not None, open_at is not None)
+    params = {"service": service, **geo.bind_cells(ranges)}
     with ctx.read() as conn:
-        ranked = domain.rank_nearby(conn.execute(query).all(), lat, lon, radius_m, open_at, limit)
+        ranked = domain.rank_nearby(
+            conn.execute(query, params).all(), lat, lon, radius_m, open_at, limit
+        )
         wanted = [item.row.id for item in ranked]
-        rows = {
-            row.id: row
-            for row in conn.execute(select(stations_t).where(stations_t.c.id.in_(wanted)))
-        }
+        rows = {row.id: row for row in conn.execute(_STATIONS_AMONG, {"station_ids": wanted})}
     return Page[NearbyStationOut](
         items=[
             station_out(rows[item.row.id], item.distance_m)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, text, update
+from sqlalchemy import delete, insert, or_, select, text, update
 
 from pioneer import auth, clock, geo, ids
 from pioneer.errors import Conflict, Forbidden, NotFound, Suspended, ValidationError
@@ -360,10 +360,6 @@ def load_volunteers(session: Any, volunteer_ids: list[str]) -> dict[str, Any]:
     return {row.id: row for row in rows}
 
 
-def _geocell_in(column: Any, ranges: list[tuple[int, int]]) -> Any:
-    return or_(*(and_(column >= lo, column < hi) for lo, hi in ranges))
-
-
 def nearby_query(
     city: str,
     skill: str | None,
@@ -377,16 +373,22 @@ def nearby_query(
         if with_availability:
             columns.append(volunteers_t.c.availability)
         return select(*columns).where(
-            volunteers_t.c.city == city,
-            volunteers_t.c.status == status,
-            _geocell_in(volunteers_t.c.geocell, ranges),
+            geo.within_cells(
+                volunteers_t.c.geocell,
+                ranges,
+                volunteers_t.c.city == city,
+                volunteers_t.c.status == status,
+            )
         )
     columns = [skills_t.c.volunteer_id.label("id"), skills_t.c.lat, skills_t.c.lon]
     query = select(*columns).where(
-        skills_t.c.city == city,
-        skills_t.c.skill == skill,
-        skills_t.c.status == status,
-        _geocell_in(skills_t.c.geocell, ranges),
+        geo.within_cells(
+            skills_t.c.geocell,
+            ranges,
+            skills_t.c.city == city,
+            skills_t.c.skill == skill,
+            skills_t.c.status == status,
+        )
     )
     if with_availability:
         # A per-candidate primary-key lookup, not a join: a join lets PostgreSQL's planner pick a

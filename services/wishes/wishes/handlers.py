@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import eventlet
-from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 
 from pioneer import auth, clock, geo, ids
 from pioneer.errors import Conflict, NotFound, ValidationError
@@ -353,7 +353,7 @@ def _list_near(
     cell = wishes_t.c.geocell
     ranges = geo.covering_ranges(lat, lon, radius)
     query = select(wishes_t.c.id, wishes_t.c.lat, wishes_t.c.lon).where(
-        or_(*(and_(cell >= lo, cell < hi) for lo, hi in ranges)), *filters
+        geo.within_cells(cell, ranges, *filters)
     )
     with ctx.read() as conn:
         ranked = domain.rank_nearby(conn.execute(query).all(), lat, lon, radius, after)
@@ -539,12 +539,10 @@ def _dispatch(ctx: RequestContext, uow: Any, request: Any, now: datetime) -> Any
         select(skills_t.c.volunteer_id, skills_t.c.lat, skills_t.c.lon, replica_t.c.city)
         .join(replica_t, replica_t.c.volunteer_id == skills_t.c.volunteer_id)
         .where(
-            skills_t.c.skill == request.service,
-            or_(
-                *(
-                    and_(cell >= lo, cell < hi)
-                    for lo, hi in geo.covering_ranges(request.lat, request.lon, radius)
-                )
+            geo.within_cells(
+                cell,
+                geo.covering_ranges(request.lat, request.lon, radius),
+                skills_t.c.skill == request.service,
             ),
             eligible,
             ~busy,

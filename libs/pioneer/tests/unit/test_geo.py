@@ -39,3 +39,69 @@ def test_geocell_is_stable_and_clamped():
     assert geo.geocell(30.0, 120.0) == geo.geocell(30.0, 120.0)
     assert 0 <= geo.geocell(90, 180) < 2**52
     assert geo.geocell(-90, -180) == 0
+
+
+def test_within_cells_probes_the_index_per_range_without_statistics():
+    """Each covering range is one seek on (skill, geocell) even before ANALYZE has run; with the
+    skill outside the ranges SQLite would read every row of the skill."""
+    import random
+
+    from sqlalchemy import (
+        BigInteger,
+        Column,
+        Index,
+        MetaData,
+        String,
+        Table,
+        create_engine,
+        insert,
+        select,
+    )
+
+    from pioneer.db import refresh_statistics
+
+    metadata = MetaData()
+    located = Table(
+        "located",
+        metadata,
+        Column("id", String(8), primary_key=True),
+        Column("skill", String(16)),
+        Column("geocell", BigInteger),
+        Index("ix_located_skill_geocell", "skill", "geocell"),
+    )
+    engine = create_engine("sqlite://")
+    metadata.create_all(engine)
+    rng = random.Random(7)
+    points = [(rng.uniform(30.0, 30.3), rng.uniform(121.0, 121.5)) for _ in range(2000)]
+    rows = [
+        {"id": f"p{n}", "skill": ["haircut", "repair"][n % 2], "geocell": geo.geocell(lat, lon)}
+        for n, (lat, lon) in enumerate(points)
+    ]
+    ranges = geo.covering_ranges(30.15, 121.25, 2000)
+    query = select(located.c.id).where(
+        geo.within_cells(
+            located.c.geocell, geo.cell_parameters(len(ranges)), located.c.skill == "repair"
+        )
+    )
+    expected = {
+        r["id"]
+        for r in rows
+        if r["skill"] == "repair" and any(lo <= r["geocell"] < hi for lo, hi in ranges)
+    }
+    with engine.begin() as conn:
+        conn.execute(insert(located), rows)
+    with engine.connect() as conn:
+        assert set(conn.execute(query, geo.bind_cells(ranges)).scalars()) == expected
+        compiled = query.compile(engine)
+        values = compiled.construct_params(geo.bind_cells(ranges))
+        plan = " ".join(
+            str(step[3])
+            for step in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + str(compiled),
+                tuple(values[name] for name in compiled.positiontup),
+            )
+        )
+    assert "MULTI-INDEX OR" in plan and "geocell>? AND geocell<?" in plan
+    refresh_statistics(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1").scalar() > 0
