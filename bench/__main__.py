@@ -33,6 +33,7 @@ from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 from pioneer import auth, db, ids  # noqa: E402
 from pioneer.testing.broker import RabbitAdmin  # noqa: E402
 from pioneer.testing.fixtures import volunteer_event  # noqa: E402
+from pioneer.testing.ports import free_port_block  # noqa: E402
 
 from . import notify as notify_bench  # noqa: E402
 from . import points, volunteers  # noqa: E402
@@ -65,7 +66,7 @@ class Bench:
             user="guest",
             password="guest",
             secret=secrets.token_urlsafe(32),
-            base_port=_free_port_block(),
+            base_port=free_port_block(10),
         )
         self.deployment.save()
         self.amqp_uri = self.deployment.amqp_uri()
@@ -133,23 +134,6 @@ class Bench:
             self.echo.terminate()
             self.echo.wait(30)
         self.admin.delete_vhost(self.deployment.vhost)
-
-
-def _free_port_block() -> int:
-    import socket
-
-    for _ in range(100):
-        base = random.randrange(41000, 49000, 10)
-        ok = True
-        for port in range(base, base + 10):
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-        if ok:
-            return base
-    raise RuntimeError("no free ports")
 
 
 def random_point(rng: random.Random) -> dict[str, float]:

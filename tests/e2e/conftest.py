@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import socket
 import subprocess
 import sys
 import uuid
@@ -24,26 +22,9 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from pioneer import auth, db
 from pioneer.testing.broker import RabbitAdmin
 from pioneer.testing.fixtures import wait_for
+from pioneer.testing.ports import free_port_block
 
 PIONEER = [sys.executable, "-m", "pioneer.cli"]
-
-
-def free_port_block(size: int) -> int:
-    """The first port of ``size`` consecutive free ports."""
-    for _ in range(200):
-        base = random.randrange(20000, 40000, 10)
-        if all(_port_free(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no free port block")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 class Cli:

@@ -9,6 +9,7 @@ counts as over even before the ``volunteer_reinstated`` event arrives.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,8 @@ from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table
 from sqlalchemy.orm import Session
 
 from . import clock, geo
-from .db import NAMING_CONVENTION, UtcDateTime, conflict_insert
+from .batching import batch_event_handler
+from .db import NAMING_CONVENTION, UtcDateTime
 from .entrypoints import event_handler
 from .errors import NotFound, Suspended
 from .events import Event, VolunteerChanged
@@ -83,72 +85,86 @@ def eligible_at(now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-def rebuild_skill_index(session: Session, index: Table, volunteer_id: str) -> None:
-    """Make a per-skill geo index say what the replica now holds about ``volunteer_id``.
+def rebuild_skill_index(session: Session, index: Table, volunteer_ids: Iterable[str]) -> None:
+    """Make a per-skill geo index say what the replica now holds about ``volunteer_ids``.
 
     ``index`` is a service's own table with the columns ``volunteer_id``, ``skill``, ``city``,
     ``lat``, ``lon`` and ``geocell``: one row per skill of a located, not removed volunteer, so
     "who has this skill near here" is a few index range scans over geocells. Call it in the
-    transaction that applied the volunteer's event (``replica_changed``).
+    transaction that applied the volunteers' events (``replica_changed``); three statements
+    however many volunteers.
     """
-    row = session.execute(
-        sa.select(volunteer_replica).where(volunteer_replica.c.volunteer_id == volunteer_id)
-    ).first()
-    session.execute(sa.delete(index).where(index.c.volunteer_id == volunteer_id))
-    if row is None or row.status == "removed" or row.lat is None or row.lon is None:
+    wanted = list(dict.fromkeys(volunteer_ids))
+    if not wanted:
         return
+    rows = session.execute(_REPLICA_AMONG, {"volunteer_ids": wanted}).all()
+    session.execute(sa.delete(index).where(index.c.volunteer_id.in_(wanted)))
     width = index.c.skill.type.length
-    skills = [s for s in dict.fromkeys(row.skills or []) if isinstance(s, str) and len(s) <= width]
-    if not skills:
-        return
-    cell = geo.geocell(row.lat, row.lon)
-    session.execute(
-        sa.insert(index),
-        [
+    entries = []
+    for row in rows:
+        if row.status == "removed" or row.lat is None or row.lon is None:
+            continue
+        cell = geo.geocell(row.lat, row.lon)
+        for skill in dict.fromkeys(row.skills or []):
+            if isinstance(skill, str) and len(skill) <= width:
+                entries.append(
+                    {
+                        "volunteer_id": row.volunteer_id,
+                        "skill": skill,
+                        "city": row.city,
+                        "lat": row.lat,
+                        "lon": row.lon,
+                        "geocell": cell,
+                    }
+                )
+    if entries:
+        session.execute(sa.insert(index), entries)
+
+
+_REPLICA_AMONG = sa.select(volunteer_replica).where(
+    volunteer_replica.c.volunteer_id.in_(sa.bindparam("volunteer_ids", expanding=True))
+)
+_REPLICA_COLUMNS = [c.name for c in volunteer_replica.c]
+# Insert, or update only if the event's version is newer than the stored one (atomic, so
+# events of one volunteer on separate queues cannot overwrite a newer state). Written out once:
+# SQLAlchemy compiles its dialects' ON CONFLICT constructs anew on every execution.
+_UPSERT_NEWER = sa.text(
+    f"INSERT INTO volunteer_replica ({', '.join(_REPLICA_COLUMNS)})"
+    f" VALUES ({', '.join(':' + c for c in _REPLICA_COLUMNS)})"
+    " ON CONFLICT (volunteer_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _REPLICA_COLUMNS if c != "volunteer_id")
+    + " WHERE volunteer_replica.version < excluded.version"
+).bindparams(*(sa.bindparam(c.name, type_=c.type) for c in volunteer_replica.c))
+
+
+def apply_volunteer_events(session: Session, events: list[Event]) -> list[str]:
+    """Fold ``volunteer_*`` events into the replica, in order (one statement); their volunteers'
+    ids. An event older than what the replica holds changes nothing."""
+    now = clock.utcnow()
+    rows = []
+    for event in events:
+        data = VolunteerChanged.model_validate(event.data)
+        rows.append(
             {
-                "volunteer_id": volunteer_id,
-                "skill": skill,
-                "city": row.city,
-                "lat": row.lat,
-                "lon": row.lon,
-                "geocell": cell,
+                "volunteer_id": data.volunteer_id,
+                "city": data.city,
+                "status": data.status,
+                "suspended_until": data.suspended_until,
+                "skills": data.skills,
+                "lat": data.location.lat if data.location else None,
+                "lon": data.location.lon if data.location else None,
+                "version": data.version,
+                "updated_at": now,
             }
-            for skill in skills
-        ],
-    )
-
-
-def upsert_newer(session: Session, table: Table, key: str, values: dict[str, Any]) -> None:
-    """Insert, or update only if ``values["version"]`` is newer than the stored one (atomic)."""
-    stmt = conflict_insert(session, table).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c[key]],
-        set_={name: stmt.excluded[name] for name in values if name != key},
-        where=table.c.version < stmt.excluded.version,
-    )
-    session.execute(stmt)
+        )
+    if rows:
+        session.execute(_UPSERT_NEWER, rows)
+    return [row["volunteer_id"] for row in rows]
 
 
 def apply_volunteer_event(session: Session, event: Event) -> str:
-    """Fold a ``volunteer_*`` event into the replica; the volunteer's id."""
-    data = VolunteerChanged.model_validate(event.data)
-    upsert_newer(
-        session,
-        volunteer_replica,
-        "volunteer_id",
-        {
-            "volunteer_id": data.volunteer_id,
-            "city": data.city,
-            "status": data.status,
-            "suspended_until": data.suspended_until,
-            "skills": data.skills,
-            "lat": data.location.lat if data.location else None,
-            "lon": data.location.lon if data.location else None,
-            "version": data.version,
-            "updated_at": clock.utcnow(),
-        },
-    )
-    return data.volunteer_id
+    """Fold one ``volunteer_*`` event into the replica; the volunteer's id."""
+    return apply_volunteer_events(session, [event])[0]
 
 
 def get_volunteer(session: Session, volunteer_id: str) -> VolunteerState | None:
@@ -182,29 +198,31 @@ class VolunteerReplicaHandlers:
     """Mix into a service to keep ``volunteer_replica`` current from volunteers' events.
 
     A service that derives more from the replica (wishes' dispatch index) overrides
-    ``replica_changed``; it runs in the same transaction, after the event was folded in (or
+    ``replica_changed``; it runs in the same transaction, after the events were folded in (or
     found older than what the replica holds).
     """
 
-    def replica_changed(self, uow: Any, volunteer_id: str) -> None:
-        """Called after each volunteer event is applied; does nothing unless overridden."""
+    def replica_changed(self, uow: Any, volunteer_ids: list[str]) -> None:
+        """Called after volunteer events are applied; does nothing unless overridden."""
 
-    @event_handler("volunteers", "volunteer_registered")
-    def on_volunteer_registered(self, uow: Any, event: Event) -> None:
-        self.replica_changed(uow, apply_volunteer_event(uow.session, event))
+    # Registrations and profile changes come in bursts (a city's import is one registration
+    # per row): taken in batches. Discipline events are rare and stay one by one.
+    @batch_event_handler("volunteers", "volunteer_registered")
+    def on_volunteer_registered(self, uow: Any, events: list[Event]) -> None:
+        self.replica_changed(uow, apply_volunteer_events(uow.session, events))
 
-    @event_handler("volunteers", "volunteer_updated")
-    def on_volunteer_updated(self, uow: Any, event: Event) -> None:
-        self.replica_changed(uow, apply_volunteer_event(uow.session, event))
+    @batch_event_handler("volunteers", "volunteer_updated")
+    def on_volunteer_updated(self, uow: Any, events: list[Event]) -> None:
+        self.replica_changed(uow, apply_volunteer_events(uow.session, events))
 
     @event_handler("volunteers", "volunteer_suspended")
     def on_volunteer_suspended(self, uow: Any, event: Event) -> None:
-        self.replica_changed(uow, apply_volunteer_event(uow.session, event))
+        self.replica_changed(uow, [apply_volunteer_event(uow.session, event)])
 
     @event_handler("volunteers", "volunteer_reinstated")
     def on_volunteer_reinstated(self, uow: Any, event: Event) -> None:
-        self.replica_changed(uow, apply_volunteer_event(uow.session, event))
+        self.replica_changed(uow, [apply_volunteer_event(uow.session, event)])
 
     @event_handler("volunteers", "volunteer_removed")
     def on_volunteer_removed(self, uow: Any, event: Event) -> None:
-        self.replica_changed(uow, apply_volunteer_event(uow.session, event))
+        self.replica_changed(uow, [apply_volunteer_event(uow.session, event)])

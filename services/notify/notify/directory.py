@@ -26,9 +26,9 @@ replica_t = volunteer_replica
 preferences_t = Preferences.__table__
 
 
-def rebuild(session: Any, volunteer_id: str) -> None:
-    """Make ``directory_skills`` say what the replica now holds about ``volunteer_id``."""
-    rebuild_skill_index(session, skills_t, volunteer_id)
+def rebuild(session: Any, volunteer_ids: list[str]) -> None:
+    """Make ``directory_skills`` say what the replica now holds about ``volunteer_ids``."""
+    rebuild_skill_index(session, skills_t, volunteer_ids)
 
 
 def nearby_with_skill(

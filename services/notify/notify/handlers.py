@@ -27,7 +27,7 @@ from pioneer.events import (
 )
 from pioneer.kernel import RequestContext
 from pioneer.paging import decode_id_cursor, page
-from pioneer.replica import apply_volunteer_event, volunteer_replica
+from pioneer.replica import apply_volunteer_event, apply_volunteer_events, volunteer_replica
 from pioneer.schemas import Page
 
 from . import directory, domain
@@ -183,13 +183,18 @@ def volunteer_changed(ctx: RequestContext, uow: Any, event: Event, kind: str | N
         .with_for_update()
     ).scalar()
     volunteer_id = apply_volunteer_event(uow.session, event)
-    directory.rebuild(uow.session, volunteer_id)
+    directory.rebuild(uow.session, [volunteer_id])
     newer = held is None or data.version > held
     if kind and newer and ctx.serves(data.city):
         words = domain.volunteer_words(kind, data.suspended_until)
         notice = Notice(volunteer_id, kind, volunteer_id, words.title, words.body)
         notify(uow, event.event_id, data.city, [notice], clock.utcnow())
     return volunteer_id
+
+
+def volunteers_changed(ctx: RequestContext, uow: Any, events: list[Event]) -> None:
+    """Fold registrations or profile changes into the directory (nobody is told of them)."""
+    directory.rebuild(uow.session, apply_volunteer_events(uow.session, events))
 
 
 def points_redeemed(ctx: RequestContext, uow: Any, event: Event) -> int:

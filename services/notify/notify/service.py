@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pioneer import auth
+from pioneer.batching import batch_event_handler
 from pioneer.entrypoints import event_handler, rpc, timer
 from pioneer.events import Event
 from pioneer.replica import VolunteerReplicaHandlers
 from pioneer.schemas import CityName, Cursor, Limit
 from pioneer.service import PioneerService
 
-from . import directory, domain, handlers
+from . import domain, handlers
 from .channels import Channel, build_channels
 from .schemas import NotificationIds, PreferencesIn, RecipientId
 from .settings import NotifySettings
@@ -108,13 +109,14 @@ class NotifyService(VolunteerReplicaHandlers, PioneerService):
 
     # The directory's replica handlers, told apart where the volunteer hears of it.
 
-    @event_handler("volunteers", "volunteer_registered")
-    def on_volunteer_registered(self, uow, event: Event) -> None:
-        handlers.volunteer_changed(self.ctx, uow, event, None)
+    # In batches, as the kernel's replica handlers (registrations come in bursts).
+    @batch_event_handler("volunteers", "volunteer_registered")
+    def on_volunteer_registered(self, uow, events: list[Event]) -> None:
+        handlers.volunteers_changed(self.ctx, uow, events)
 
-    @event_handler("volunteers", "volunteer_updated")
-    def on_volunteer_updated(self, uow, event: Event) -> None:
-        handlers.volunteer_changed(self.ctx, uow, event, None)
+    @batch_event_handler("volunteers", "volunteer_updated")
+    def on_volunteer_updated(self, uow, events: list[Event]) -> None:
+        handlers.volunteers_changed(self.ctx, uow, events)
 
     @event_handler("volunteers", "volunteer_suspended")
     def on_volunteer_suspended(self, uow, event: Event) -> None:
@@ -127,10 +129,6 @@ class NotifyService(VolunteerReplicaHandlers, PioneerService):
     @event_handler("volunteers", "volunteer_removed")
     def on_volunteer_removed(self, uow, event: Event) -> None:
         handlers.volunteer_changed(self.ctx, uow, event, domain.VOLUNTEER_REMOVED)
-
-    def replica_changed(self, uow, volunteer_id: str) -> None:
-        """Keep the directory's skill index in step with the replica."""
-        directory.rebuild(uow.session, volunteer_id)
 
     # --- push deliveries ------------------------------------------------------------------------
 

@@ -128,13 +128,16 @@ class PointsService(PioneerService):
 
     # --- the volunteer replica and team membership ---------------------------------------------
 
-    @event_handler("volunteers", "volunteer_registered")
-    def on_volunteer_registered(self, uow, event: Event) -> None:
-        handlers.on_volunteer_event(self.ctx, uow, event)
+    # In batches, as the kernel's replica handlers (registrations come in bursts).
+    @batch_event_handler("volunteers", "volunteer_registered")
+    def on_volunteer_registered(self, uow, events: list[Event]) -> None:
+        for event in events:
+            handlers.on_volunteer_event(self.ctx, uow, event)
 
-    @event_handler("volunteers", "volunteer_updated")
-    def on_volunteer_updated(self, uow, event: Event) -> None:
-        handlers.on_volunteer_event(self.ctx, uow, event)
+    @batch_event_handler("volunteers", "volunteer_updated")
+    def on_volunteer_updated(self, uow, events: list[Event]) -> None:
+        for event in events:
+            handlers.on_volunteer_event(self.ctx, uow, event)
 
     @event_handler("volunteers", "volunteer_suspended")
     def on_volunteer_suspended(self, uow, event: Event) -> None:

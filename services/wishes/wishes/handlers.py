@@ -513,9 +513,9 @@ def _unassigned_counter(ctx: RequestContext) -> Any:
 # --- the dispatch index (kept from the volunteer replica) ---------------------------------------
 
 
-def rebuild_dispatch_skills(uow: Any, volunteer_id: str) -> None:
-    """Make ``dispatch_skills`` say what the replica now holds about ``volunteer_id``."""
-    rebuild_skill_index(uow.session, skills_t, volunteer_id)
+def rebuild_dispatch_skills(uow: Any, volunteer_ids: list[str]) -> None:
+    """Make ``dispatch_skills`` say what the replica now holds about ``volunteer_ids``."""
+    rebuild_skill_index(uow.session, skills_t, volunteer_ids)
 
 
 # --- dispatch -----------------------------------------------------------------------------------

@@ -227,6 +227,6 @@ class WishesService(VolunteerReplicaHandlers, PioneerService):
             else:
                 context["authorization"] = caller
 
-    def replica_changed(self, uow, volunteer_id: str) -> None:
+    def replica_changed(self, uow, volunteer_ids: list[str]) -> None:
         """Keep the dispatch index in step with the volunteer replica."""
-        handlers.rebuild_dispatch_skills(uow, volunteer_id)
+        handlers.rebuild_dispatch_skills(uow, volunteer_ids)

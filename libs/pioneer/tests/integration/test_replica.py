@@ -1,0 +1,83 @@
+"""The volunteer replica applied in batches, on SQLite and PostgreSQL: one statement for a batch
+of events, newer versions win whatever the order, and a skill index rebuilt for many at once."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, select
+from sqlalchemy.orm import Session
+
+from pioneer import db, ids
+from pioneer.events import Event
+from pioneer.replica import (
+    apply_volunteer_events,
+    rebuild_skill_index,
+    replica_metadata,
+    volunteer_replica,
+)
+
+index_metadata = MetaData()
+skills_index = Table(
+    "test_skills_index",
+    index_metadata,
+    Column("volunteer_id", String(64), primary_key=True),
+    Column("skill", String(32), primary_key=True),
+    Column("city", String(32)),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("geocell", BigInteger),
+)
+
+
+def event(volunteer_id: str, version: int, status: str = "active", **data) -> Event:
+    body = {
+        "volunteer_id": volunteer_id,
+        "city": "cixi",
+        "version": version,
+        "status": status,
+        "skills": ["haircut", "repair"],
+        "location": {"lat": 30.17, "lon": 121.27},
+        **data,
+    }
+    return Event.model_validate(db.envelope("volunteer_updated", "cixi", "cixi", body))
+
+
+def test_a_batch_applies_in_order_and_newer_versions_win(db_url):
+    engine = db.make_engine(db_url, 2)
+    try:
+        replica_metadata.create_all(engine)
+        index_metadata.create_all(engine)
+        a, b, c = (ids.new_id("cixi", "vol") for _ in range(3))
+        with Session(engine) as session, session.begin():
+            applied = apply_volunteer_events(
+                session,
+                [
+                    event(a, 2, skills=["haircut"]),
+                    event(a, 1, status="removed"),  # older: changes nothing
+                    event(b, 1),
+                    event(b, 3, status="removed"),
+                    event(c, 1, location=None),
+                ],
+            )
+            assert applied == [a, a, b, b, c]
+            rebuild_skill_index(session, skills_index, applied)
+        with engine.connect() as conn:
+            held = {
+                row.volunteer_id: (row.version, row.status)
+                for row in conn.execute(select(volunteer_replica))
+            }
+            assert held == {a: (2, "active"), b: (3, "removed"), c: (1, "active")}
+            indexed = conn.execute(select(skills_index.c.volunteer_id, skills_index.c.skill)).all()
+            # Removed (b) and unlocated (c) volunteers are not in the index.
+            assert sorted(indexed) == [(a, "haircut")]
+        with Session(engine) as session, session.begin():
+            rebuild_skill_index(
+                session, skills_index, apply_volunteer_events(session, [event(c, 2)])
+            )
+        with engine.connect() as conn:
+            assert sorted(
+                conn.execute(
+                    select(skills_index.c.skill).where(skills_index.c.volunteer_id == c)
+                ).scalars()
+            ) == ["haircut", "repair"]
+    finally:
+        engine.dispose()
