@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import eventlet
 from nameko.events import SERVICE_POOL
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import QueueConsumer
@@ -66,9 +67,15 @@ class BatchEventHandler(ReliableEventHandler):
     queue_consumer = BatchQueueConsumer()
 
     def __init__(
-        self, source_service: str, event_type: str, max_batch: int = MAX_BATCH, **kwargs: Any
+        self,
+        source_service: str,
+        event_type: str,
+        max_batch: int = MAX_BATCH,
+        linger_s: float = 0.0,
+        **kwargs: Any,
     ) -> None:
         self.max_batch = max_batch
+        self.linger_s = linger_s
         super().__init__(source_service, event_type, **kwargs)
 
     def setup(self) -> None:
@@ -86,7 +93,14 @@ class BatchEventHandler(ReliableEventHandler):
         self._waiting.append((body, message))
         if not self._busy:
             self._busy = True
-            self.container.spawn_managed_thread(self._start_batch, identifier=self.method_name)
+            self.container.spawn_managed_thread(self._linger, identifier=self.method_name)
+
+    def _linger(self) -> None:
+        # Under a steady trickle a batch would hold one or two events; waiting ``linger_s``
+        # lets a few more join it (for handlers whose readers tolerate the delay).
+        if self.linger_s:
+            eventlet.sleep(self.linger_s)
+        self._start_batch()
 
     def _requeue_waiting(self) -> None:
         waiting, self._waiting = self._waiting, []
@@ -130,7 +144,7 @@ class BatchEventHandler(ReliableEventHandler):
         self._busy = False
         if self._waiting:
             self._busy = True
-            self.container.spawn_managed_thread(self._start_batch, identifier=self.method_name)
+            self.container.spawn_managed_thread(self._linger, identifier=self.method_name)
         return result, exc_info
 
 
@@ -139,13 +153,16 @@ def batch_event_handler(
     event_type: str,
     skip: Callable[[Any, Event], bool] | None = None,
     max_batch: int = MAX_BATCH,
+    linger_s: float = 0.0,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Handle ``event_type`` from ``source_service`` in batches: ``fn(self, uow, events)``.
 
     ``events`` are first-time events only (each event id is recorded as processed for this
     handler in the same transaction), in arrival order. ``fn`` may return one outcome per event
     (``None`` meaning ``ok``; e.g. ``ignored``, ``duplicate``) for the metrics and the log.
-    ``skip(self, event)`` is asked first, as for ``event_handler``.
+    ``skip(self, event)`` is asked first, as for ``event_handler``. ``linger_s`` holds a batch
+    back that long after its first event, so that a steady trickle is still taken several at a
+    time (each event then waits up to ``linger_s`` more).
     """
 
     def decorator(fn: Callable[..., Any]) -> Any:
@@ -204,6 +221,7 @@ def batch_event_handler(
             source_service,
             event_type,
             max_batch=max_batch,
+            linger_s=linger_s,
             handler_type=SERVICE_POOL,
             reliable_delivery=True,
             expected_exceptions=CONTRACT_ERRORS,

@@ -25,6 +25,11 @@ from .entrypoints import event_handler
 from .errors import NotFound, Suspended
 from .events import Event, VolunteerChanged
 
+# How long a replica's batch of registrations or profile changes waits for more to join it:
+# replicas follow "within a couple of seconds", and at a steady few hundred a second this
+# turns batches of one or two into batches of ten or more.
+REPLICA_LINGER_S = 0.05
+
 replica_metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 volunteer_replica = Table(
@@ -207,11 +212,11 @@ class VolunteerReplicaHandlers:
 
     # Registrations and profile changes come in bursts (a city's import is one registration
     # per row): taken in batches. Discipline events are rare and stay one by one.
-    @batch_event_handler("volunteers", "volunteer_registered")
+    @batch_event_handler("volunteers", "volunteer_registered", linger_s=REPLICA_LINGER_S)
     def on_volunteer_registered(self, uow: Any, events: list[Event]) -> None:
         self.replica_changed(uow, apply_volunteer_events(uow.session, events))
 
-    @batch_event_handler("volunteers", "volunteer_updated")
+    @batch_event_handler("volunteers", "volunteer_updated", linger_s=REPLICA_LINGER_S)
     def on_volunteer_updated(self, uow: Any, events: list[Event]) -> None:
         self.replica_changed(uow, apply_volunteer_events(uow.session, events))
 

@@ -9,7 +9,7 @@ from pioneer import auth
 from pioneer.batching import batch_event_handler
 from pioneer.entrypoints import event_handler, rpc, timer
 from pioneer.events import Event
-from pioneer.replica import VolunteerReplicaHandlers
+from pioneer.replica import REPLICA_LINGER_S, VolunteerReplicaHandlers
 from pioneer.schemas import CityName, Cursor, Limit
 from pioneer.service import PioneerService
 
@@ -110,11 +110,11 @@ class NotifyService(VolunteerReplicaHandlers, PioneerService):
     # The directory's replica handlers, told apart where the volunteer hears of it.
 
     # In batches, as the kernel's replica handlers (registrations come in bursts).
-    @batch_event_handler("volunteers", "volunteer_registered")
+    @batch_event_handler("volunteers", "volunteer_registered", linger_s=REPLICA_LINGER_S)
     def on_volunteer_registered(self, uow, events: list[Event]) -> None:
         handlers.volunteers_changed(self.ctx, uow, events)
 
-    @batch_event_handler("volunteers", "volunteer_updated")
+    @batch_event_handler("volunteers", "volunteer_updated", linger_s=REPLICA_LINGER_S)
     def on_volunteer_updated(self, uow, events: list[Event]) -> None:
         handlers.volunteers_changed(self.ctx, uow, events)
 

@@ -9,6 +9,7 @@ from pioneer import auth
 from pioneer.batching import batch_event_handler
 from pioneer.entrypoints import event_handler, rpc
 from pioneer.events import Event
+from pioneer.replica import REPLICA_LINGER_S
 from pioneer.schemas import CityName, Cursor, Limit, RecordId, ShortText
 from pioneer.service import PioneerService
 
@@ -129,12 +130,12 @@ class PointsService(PioneerService):
     # --- the volunteer replica and team membership ---------------------------------------------
 
     # In batches, as the kernel's replica handlers (registrations come in bursts).
-    @batch_event_handler("volunteers", "volunteer_registered")
+    @batch_event_handler("volunteers", "volunteer_registered", linger_s=REPLICA_LINGER_S)
     def on_volunteer_registered(self, uow, events: list[Event]) -> None:
         for event in events:
             handlers.on_volunteer_event(self.ctx, uow, event)
 
-    @batch_event_handler("volunteers", "volunteer_updated")
+    @batch_event_handler("volunteers", "volunteer_updated", linger_s=REPLICA_LINGER_S)
     def on_volunteer_updated(self, uow, events: list[Event]) -> None:
         for event in events:
             handlers.on_volunteer_event(self.ctx, uow, event)

@@ -114,6 +114,14 @@ def test_stopping_mid_burst_loses_nothing(
     assert sorted(seen(rpc, token)) == sorted([*names, "slow"])
 
 
+def test_a_trickle_is_taken_together_after_the_linger(widgets, rpc, token, dispatch_event):
+    WidgetService.lingered_batches.clear()
+    for n in range(5):  # one at a time, each publish confirmed before the next
+        dispatch_event("widgets", "widget_lingered", "cixi", {"name": f"t{n}"})
+    assert wait_for(lambda: len(seen(rpc, token)) == 5, timeout=10)
+    assert WidgetService.lingered_batches == [5]
+
+
 def test_first_times_records_each_event_once(db_url):
     engine = make_engine(db_url, 2)
     try:

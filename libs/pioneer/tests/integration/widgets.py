@@ -49,6 +49,7 @@ class WidgetService(PioneerService):
     name = "widgets"
     # The size of every batch ``on_widgets_counted`` was given (the tests run in-process).
     batch_sizes: list[int] = []
+    lingered_batches: list[int] = []
     migrations = str(Path(__file__).parent / "widgets_migrations")
 
     @rpc(roles={auth.ADMIN})
@@ -115,3 +116,8 @@ class WidgetService(PioneerService):
         )
         uow.emit("widgets_seen", "cixi", {"count": len(events)})
         return ["ignored" if name == "ignore" else None for name in names]
+
+    @batch_event_handler("widgets", "widget_lingered", linger_s=0.3)
+    def on_widgets_lingered(self, uow, events) -> None:
+        WidgetService.lingered_batches.append(len(events))
+        uow.session.add_all(Seen(event_id=e.event_id, name=e.data["name"]) for e in events)
