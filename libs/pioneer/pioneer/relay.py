@@ -17,8 +17,10 @@ from datetime import timedelta
 from typing import Any
 
 import eventlet
+import kombu.pools
 from eventlet.queue import Empty, Full, LightQueue
-from nameko.amqp.publish import Publisher
+from kombu import Connection
+from nameko.constants import DEFAULT_RETRY_POLICY, DEFAULT_TRANSPORT_OPTIONS, PERSISTENT
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import Engine, delete, func, select, update
 
@@ -27,6 +29,7 @@ from .db import outbox, processed_events, refresh_statistics
 from .metrics import ServiceMetrics
 
 BATCH = 500
+LINGER_S = 0.005
 CLEANUP_EVERY_S = 60.0
 STATISTICS_EVERY_S = 3600.0
 PROCESSED_RETENTION = timedelta(days=30)
@@ -52,7 +55,10 @@ class OutboxRelay:
         self.retention = timedelta(hours=retention_h)
         self.log = log
         self.exchange = get_event_exchange(service, {})
-        self.publisher = Publisher(amqp_uri, use_confirms=True, declare=[self.exchange])
+        connection = Connection(
+            amqp_uri, transport_options=dict(DEFAULT_TRANSPORT_OPTIONS, confirm_publish=True)
+        )
+        self.producers = kombu.pools.producers[connection]
         self._wake: LightQueue = LightQueue(maxsize=1)
         self._running = False
         self._last_cleanup = 0.0
@@ -83,10 +89,18 @@ class OutboxRelay:
                 self.failures += 1
                 self.metrics.outbox_errors.labels(self.service).inc()
                 self.log.warning("outbox_relay_error", error=str(exc)[:300], failures=self.failures)
+                with contextlib.suppress(Exception):  # the database may be what failed
+                    self._update_backlog()
                 eventlet.sleep(min(30.0, 0.5 * 2 ** min(self.failures, 6)))
                 continue
-            with contextlib.suppress(Empty):
+            try:
                 self._wake.get(timeout=self.poll_s)
+            except Empty:
+                continue
+            if self._running:
+                # Commits of the next few milliseconds join this drain: one read, one producer
+                # and one update for several events instead of each.
+                eventlet.sleep(LINGER_S)
 
     def stop(self) -> None:
         """Publish what is pending, then end ``run``."""
@@ -105,7 +119,9 @@ class OutboxRelay:
             total += published
             if published < BATCH:
                 break
-        self._update_backlog()
+        # The last read found fewer rows than it asked for: nothing was left (rows committed
+        # since then have woken the relay again). Counted only when publishing fails.
+        self.metrics.outbox_backlog.labels(self.service).set(0)
         return total
 
     def _publish_batch(self) -> int:
@@ -132,13 +148,22 @@ class OutboxRelay:
         return len(rows)
 
     def _publish(self, rows: list[Any]) -> None:
-        for row in rows:
-            self.publisher.publish(
-                row.payload,
-                exchange=self.exchange,
-                routing_key=row.event_type,
-                extra_headers=row.headers or {},
-            )
+        if not rows:
+            return
+        # One producer from the pool for the batch; each message still waits for its confirm.
+        with self.producers.acquire(block=True) as producer:
+            for row in rows:
+                producer.publish(
+                    row.payload,
+                    exchange=self.exchange,
+                    routing_key=row.event_type,
+                    headers=row.headers or {},
+                    serializer="json",
+                    delivery_mode=PERSISTENT,
+                    declare=[self.exchange],
+                    retry=True,
+                    retry_policy=DEFAULT_RETRY_POLICY,
+                )
 
     def _mark(self, conn: Any, seqs: list[int]) -> None:
         if not seqs:

@@ -163,7 +163,10 @@ def apply_volunteer_events(session: Session, events: list[Event]) -> list[str]:
             }
         )
     if rows:
-        session.execute(_UPSERT_NEWER, rows)
+        # In key order, so concurrent batches lock rows in one order (no deadlocks on
+        # PostgreSQL); the version guard makes the order of one volunteer's events irrelevant.
+        ordered = sorted(rows, key=lambda row: (row["volunteer_id"], row["version"]))
+        session.execute(_UPSERT_NEWER, ordered)
     return [row["volunteer_id"] for row in rows]
 
 

@@ -399,8 +399,9 @@ def credit_many(uow: Any, works: list[Work]) -> list[str | None]:
             total["activities"] += work.earning.activities
             total["wishes"] += work.earning.wishes
             total["requests"] += work.earning.requests
-    session.execute(_CREDIT_MANY, list(earned.values()))
-    session.execute(_TOTALS, list(totals.values()))
+    # In key order, so concurrent batches lock rows in one order (no deadlocks on PostgreSQL).
+    session.execute(_CREDIT_MANY, [earned[v] for v in sorted(earned)])
+    session.execute(_TOTALS, [totals[k] for k in sorted(totals)])
     balance = {
         volunteer_id: value
         for volunteer_id, value in session.execute(_BALANCES_OF, {"volunteer_ids": list(earned)})
