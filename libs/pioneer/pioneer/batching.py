@@ -50,6 +50,10 @@ class BatchQueueConsumer(QueueConsumer):
         provider.handle_message(body, message)
 
 
+def _origin(body: Any) -> Any:
+    return body.get("origin_city") if isinstance(body, dict) else None
+
+
 @dataclass
 class BatchOutcome:
     """What a batch worker returns: the events that failed, by position in the batch."""
@@ -72,10 +76,12 @@ class BatchEventHandler(ReliableEventHandler):
         event_type: str,
         max_batch: int = MAX_BATCH,
         linger_s: float = 0.0,
+        peers_only: bool = False,
         **kwargs: Any,
     ) -> None:
         self.max_batch = max_batch
         self.linger_s = linger_s
+        self.peers_only = peers_only
         super().__init__(source_service, event_type, **kwargs)
 
     def setup(self) -> None:
@@ -90,6 +96,14 @@ class BatchEventHandler(ReliableEventHandler):
         self._requeue_waiting()
 
     def handle_message(self, body: Any, message: Any) -> None:
+        if self.peers_only and _origin(body) in self.kernel.settings.CITIES:
+            # This deployment's own event come back on its exchange: nothing to do, and not
+            # worth a parse or a place in a batch.
+            self.queue_consumer.ack_message(message)
+            self.kernel.metrics.events_handled.labels(
+                self.container.service_name, self.method_name, "skipped"
+            ).inc()
+            return
         self._waiting.append((body, message))
         if not self._busy:
             self._busy = True
@@ -154,6 +168,7 @@ def batch_event_handler(
     skip: Callable[[Any, Event], bool] | None = None,
     max_batch: int = MAX_BATCH,
     linger_s: float = 0.0,
+    peers_only: bool = False,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Handle ``event_type`` from ``source_service`` in batches: ``fn(self, uow, events)``.
 
@@ -162,7 +177,9 @@ def batch_event_handler(
     (``None`` meaning ``ok``; e.g. ``ignored``, ``duplicate``) for the metrics and the log.
     ``skip(self, event)`` is asked first, as for ``event_handler``. ``linger_s`` holds a batch
     back that long after its first event, so that a steady trickle is still taken several at a
-    time (each event then waits up to ``linger_s`` more).
+    time (each event then waits up to ``linger_s`` more). ``peers_only`` acknowledges events
+    whose ``origin_city`` this deployment serves as they arrive, unparsed (outcome ``skipped``):
+    for a handler of a service's own event type that only wants federated peers' copies.
     """
 
     def decorator(fn: Callable[..., Any]) -> Any:
@@ -222,6 +239,7 @@ def batch_event_handler(
             event_type,
             max_batch=max_batch,
             linger_s=linger_s,
+            peers_only=peers_only,
             handler_type=SERVICE_POOL,
             reliable_delivery=True,
             expected_exceptions=CONTRACT_ERRORS,

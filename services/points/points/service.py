@@ -118,11 +118,9 @@ class PointsService(PioneerService):
     def on_request_rated(self, uow, event: Event) -> None:
         handlers.on_request_rated(self.ctx, uow, event)
 
-    # Batched: this deployment's own awards come back on the exchange as fast as they are
-    # credited, and are skipped a batch at a time.
-    @batch_event_handler(
-        "points", "points_awarded", skip=lambda self, event: self.ctx.serves(event.origin_city)
-    )
+    # This deployment's own awards come back on the exchange as fast as they are credited:
+    # acknowledged on arrival (peers_only); peers' copies are taken in batches.
+    @batch_event_handler("points", "points_awarded", peers_only=True)
     def on_peer_points_awarded(self, uow, events: list[Event]):
         """Peers' ranked entries (federated mode) for the all-cities board."""
         return [handlers.on_peer_points(self.ctx, uow, event) for event in events]

@@ -122,6 +122,23 @@ def test_a_trickle_is_taken_together_after_the_linger(widgets, rpc, token, dispa
     assert WidgetService.lingered_batches == [5]
 
 
+def test_peers_only_acknowledges_this_deployments_own_events_unhandled(
+    widgets, rpc, token, dispatch_event
+):
+    for n, origin in enumerate(["cixi", "ningbo", "haining", "shaoxing"]):
+        dispatch_event(
+            "widgets", "widget_federated", "cixi", {"name": f"{origin}{n}"}, origin_city=origin
+        )
+    assert wait_for(lambda: seen(rpc, token) == ["ningbo1", "shaoxing3"], timeout=10)
+    scrape_until(
+        widgets,
+        'pioneer_events_handled_total{handler="on_peer_widgets",outcome="skipped",'
+        'service="widgets"} 2.0',
+        'pioneer_events_handled_total{handler="on_peer_widgets",outcome="ok",'
+        'service="widgets"} 2.0',
+    )
+
+
 def test_first_times_records_each_event_once(db_url):
     engine = make_engine(db_url, 2)
     try:

@@ -121,3 +121,7 @@ class WidgetService(PioneerService):
     def on_widgets_lingered(self, uow, events) -> None:
         WidgetService.lingered_batches.append(len(events))
         uow.session.add_all(Seen(event_id=e.event_id, name=e.data["name"]) for e in events)
+
+    @batch_event_handler("widgets", "widget_federated", peers_only=True)
+    def on_peer_widgets(self, uow, events) -> None:
+        uow.session.add_all(Seen(event_id=e.event_id, name=e.data["name"]) for e in events)
