@@ -13,6 +13,7 @@ import eventlet
 eventlet.monkey_patch()
 
 import argparse  # noqa: E402
+import fcntl  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
@@ -568,6 +569,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("amqp").setLevel(logging.ERROR)
     OUT.mkdir(parents=True, exist_ok=True)
+    # One run at a time: two would share var/bench/run and both cores, and measure nothing.
+    lock = (OUT / ".lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("bench: another run is in progress (var/bench/.lock); wait for it", file=sys.stderr)
+        return 1
     bench = Bench(args.concurrency)
     results: list[Result] = []
     try:
