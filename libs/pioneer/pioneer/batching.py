@@ -97,7 +97,7 @@ class BatchEventHandler(ReliableEventHandler):
 
     def handle_message(self, body: Any, message: Any) -> None:
         if self.peers_only and _origin(body) in self.kernel.settings.CITIES:
-            # This deployment's own event come back on its exchange: nothing to do, and not
+            # This deployment's own events come back on its exchange: nothing to do, and not
             # worth a parse or a place in a batch.
             self.queue_consumer.ack_message(message)
             self.kernel.metrics.events_handled.labels(
@@ -106,8 +106,12 @@ class BatchEventHandler(ReliableEventHandler):
             return
         self._waiting.append((body, message))
         if not self._busy:
-            self._busy = True
-            self.container.spawn_managed_thread(self._linger, identifier=self.method_name)
+            self._schedule()
+
+    def _schedule(self) -> None:
+        """Start the next batch (after ``linger_s``) in a thread of its own."""
+        self._busy = True
+        self.container.spawn_managed_thread(self._linger, identifier=self.method_name)
 
     def _linger(self) -> None:
         # Under a steady trickle a batch would hold one or two events; waiting ``linger_s``
@@ -116,18 +120,20 @@ class BatchEventHandler(ReliableEventHandler):
             eventlet.sleep(self.linger_s)
         self._start_batch()
 
+    def _requeue(self, pairs: list[tuple[Any, Any]]) -> None:
+        for _, message in pairs:
+            self.queue_consumer.requeue_message(message)
+
     def _requeue_waiting(self) -> None:
         waiting, self._waiting = self._waiting, []
-        for _, message in waiting:
-            self.queue_consumer.requeue_message(message)
+        self._requeue(waiting)
 
     def _start_batch(self) -> None:
         batch = self._waiting[: self.max_batch]
         del self._waiting[: self.max_batch]
         if not batch or self._stopping:
             self._busy = False
-            for _, message in batch:
-                self.queue_consumer.requeue_message(message)
+            self._requeue(batch)
             return
         try:
             self.container.spawn_worker(
@@ -140,8 +146,7 @@ class BatchEventHandler(ReliableEventHandler):
             )
         except ContainerBeingKilled:
             self._busy = False
-            for _, message in batch:
-                self.queue_consumer.requeue_message(message)
+            self._requeue(batch)
             self._requeue_waiting()
 
     def handle_batch_result(
@@ -157,8 +162,7 @@ class BatchEventHandler(ReliableEventHandler):
             self.handle_result(message, worker_ctx, None, exc_info or failed.get(position))
         self._busy = False
         if self._waiting:
-            self._busy = True
-            self.container.spawn_managed_thread(self._linger, identifier=self.method_name)
+            self._schedule()
         return result, exc_info
 
 

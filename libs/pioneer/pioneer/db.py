@@ -265,8 +265,12 @@ class UnitOfWork:
         self._on_commit = on_commit
         self._readonly = readonly
         self.session: Session
-        self.events: list[dict[str, Any]] = []
         self._outbox_rows: list[dict[str, Any]] = []
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The envelopes emitted so far (published once this commits)."""
+        return [row["payload"] for row in self._outbox_rows]
 
     def __enter__(self) -> UnitOfWork:
         self.session = Session(self._engine, expire_on_commit=False)
@@ -286,7 +290,7 @@ class UnitOfWork:
                 self.session.rollback()
         finally:
             self.session.close()
-        if exc_type is None and self.events and self._on_commit is not None:
+        if exc_type is None and self._outbox_rows and self._on_commit is not None:
             self._on_commit()
 
     def emit(self, event_type: str, city: str, data: BaseModel | dict[str, Any]) -> dict[str, Any]:
@@ -304,7 +308,6 @@ class UnitOfWork:
                 "attempts": 0,
             }
         )
-        self.events.append(env)
         return env
 
     def first_time(self, event_id: str, handler: str) -> bool:
@@ -356,5 +359,4 @@ class UnitOfWork:
         except IntegrityError:
             self.session.rollback()
             self._outbox_rows.clear()  # the events of what was rolled back are void too
-            self.events.clear()
             raise error from None

@@ -22,13 +22,11 @@ from typing import Any, get_type_hints
 
 import kombu.pools
 import kombu.serialization
-from kombu import Connection
 from kombu.entity import TRANSIENT_DELIVERY_MODE
 from kombu.exceptions import EncodeError
 from nameko.constants import (
     AMQP_SSL_CONFIG_KEY,
     DEFAULT_RETRY_POLICY,
-    DEFAULT_TRANSPORT_OPTIONS,
     LOGIN_METHOD_CONFIG_KEY,
 )
 from nameko.events import SERVICE_POOL, EventHandler
@@ -42,6 +40,7 @@ from .deadletter import PoisonMessage
 from .errors import CONTRACT_ERRORS, ValidationError
 from .events import Event, parse_event
 from .kernel import Kernel
+from .relay import producer_pool
 from .schemas import validate
 
 
@@ -58,8 +57,7 @@ class ReplyPublisher:
     - No publisher confirms: a reply goes to the caller's own non-durable reply queue; if the
       broker loses it, the caller times out whether or not this worker waited for a confirm.
       For the same reason replies are transient (no persistence flag).
-    - A producer from one kombu pool kept for the process (nameko builds a connection object and
-      looks its pool up for every message).
+    - A producer from one kombu pool kept for the process (``relay.producer_pool``).
     - A model result is encoded once, by pydantic, straight to JSON bytes (``JsonResult``);
       other results are encoded by kombu, without nameko's trial serialisation first. A value
       that fails to encode is answered with nameko's ``UnserializableValueError``, as
@@ -68,14 +66,12 @@ class ReplyPublisher:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.exchange = get_rpc_exchange(config)
-        options = dict(DEFAULT_TRANSPORT_OPTIONS, confirm_publish=False)
-        connection = Connection(
+        self.producers = producer_pool(
             config["AMQP_URI"],
-            transport_options=options,
+            confirms=False,
             ssl=config.get(AMQP_SSL_CONFIG_KEY),
             login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
         )
-        self.producers = kombu.pools.producers[connection]
 
     def send(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
         """Reply to ``message`` with ``result`` or the error of ``exc_info``."""

@@ -35,6 +35,20 @@ STATISTICS_EVERY_S = 3600.0
 PROCESSED_RETENTION = timedelta(days=30)
 
 
+def producer_pool(
+    amqp_uri: str, confirms: bool, ssl: Any = None, login_method: str | None = None
+) -> Any:
+    """kombu's producer pool for the broker, looked up once and kept by the caller (nameko
+    builds a connection object and looks its pool up for every message it publishes)."""
+    connection = Connection(
+        amqp_uri,
+        transport_options=dict(DEFAULT_TRANSPORT_OPTIONS, confirm_publish=confirms),
+        ssl=ssl,
+        login_method=login_method,
+    )
+    return kombu.pools.producers[connection]
+
+
 class OutboxRelay:
     """Publishes the outbox of one service database; ``run`` is its managed thread."""
 
@@ -55,10 +69,7 @@ class OutboxRelay:
         self.retention = timedelta(hours=retention_h)
         self.log = log
         self.exchange = get_event_exchange(service, {})
-        connection = Connection(
-            amqp_uri, transport_options=dict(DEFAULT_TRANSPORT_OPTIONS, confirm_publish=True)
-        )
-        self.producers = kombu.pools.producers[connection]
+        self.producers = producer_pool(amqp_uri, confirms=True)
         self._wake: LightQueue = LightQueue(maxsize=1)
         self._running = False
         self._last_cleanup = 0.0

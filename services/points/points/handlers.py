@@ -11,6 +11,7 @@ never overspend or oversell. No RPC or broker call happens inside a transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -474,38 +475,50 @@ def on_checked_in(ctx: RequestContext, uow: Any, events: list[Event]) -> list[st
     return [outcome or ("duplicate" if next(booked) is None else None) for outcome in outcomes]
 
 
-def on_wish_closed(ctx: RequestContext, uow: Any, event: Event) -> None:
-    data = _data(WishChanged, event)
+def _credit_event(
+    ctx: RequestContext,
+    uow: Any,
+    event: Event,
+    model: type[WishChanged] | type[RequestChanged],
+    earning_of: Callable[[Any, domain.EarningRules], domain.Credit | None],
+) -> None:
+    """Credit the volunteer a wishes event names, in its home city, with what
+    ``earning_of(data, rules)`` says the work earns (``None``: nothing)."""
+    data = _data(model, event)
     if not _ours(ctx, data.volunteer_id, data.volunteer_city):
         return
-    earning = domain.wish_credit(data.wish_id, ctx.settings.rules(data.volunteer_city))
+    earning = earning_of(data, ctx.settings.rules(data.volunteer_city))
+    if earning is None:
+        return
     credit(
         ctx, uow, data.volunteer_id, data.volunteer_city, earning, event.occurred_at, event.event_id
     )
 
 
+def on_wish_closed(ctx: RequestContext, uow: Any, event: Event) -> None:
+    _credit_event(
+        ctx, uow, event, WishChanged, lambda data, rules: domain.wish_credit(data.wish_id, rules)
+    )
+
+
 def on_request_completed(ctx: RequestContext, uow: Any, event: Event) -> None:
-    data = _data(RequestChanged, event)
-    if not _ours(ctx, data.volunteer_id, data.volunteer_city):
-        return
-    earning = domain.request_credit(data.request_id, ctx.settings.rules(data.volunteer_city))
-    credit(
-        ctx, uow, data.volunteer_id, data.volunteer_city, earning, event.occurred_at, event.event_id
+    _credit_event(
+        ctx,
+        uow,
+        event,
+        RequestChanged,
+        lambda data, rules: domain.request_credit(data.request_id, rules),
     )
 
 
 def on_request_rated(ctx: RequestContext, uow: Any, event: Event) -> None:
     """The top-rating bonus; independent of ``request_completed``, so either may come first."""
-    data = _data(RequestChanged, event)
-    if not _ours(ctx, data.volunteer_id, data.volunteer_city):
-        return
-    earning = domain.rating_bonus(
-        data.request_id, data.rating, ctx.settings.rules(data.volunteer_city)
-    )
-    if earning is None:
-        return
-    credit(
-        ctx, uow, data.volunteer_id, data.volunteer_city, earning, event.occurred_at, event.event_id
+    _credit_event(
+        ctx,
+        uow,
+        event,
+        RequestChanged,
+        lambda data, rules: domain.rating_bonus(data.request_id, data.rating, rules),
     )
 
 
@@ -531,10 +544,8 @@ def on_volunteer_event(ctx: RequestContext, uow: Any, event: Event) -> None:
 
 def on_peer_points(ctx: RequestContext, uow: Any, event: Event) -> str | None:
     """A peer deployment's ranked entry (federated ``points.events``) into the all-cities
-    totals, once per entry; this deployment's own events are ignored (already counted).
-    The outcome: ``None`` (counted), ``ignored`` or ``duplicate``."""
-    if ctx.serves(event.origin_city):
-        return "ignored"
+    totals, once per entry (this deployment's own are acknowledged before they get here:
+    ``peers_only``). The outcome: ``None`` (counted), ``ignored`` or ``duplicate``."""
     data = _data(PointsChanged, event)
     if ctx.serves(data.city) or data.ranked is False:
         return "ignored"
