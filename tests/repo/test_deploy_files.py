@@ -11,7 +11,8 @@ import kombu
 import pytest
 import yaml
 
-from pioneer.definitions import broker_definitions
+from pioneer.definitions import bind_peers_queues, broker_definitions
+from pioneer.federation import events_exchange
 from pioneer.registry import DEFAULT_PORTS, built_services, config_path
 from pioneer.testing.broker import RabbitAdmin, amqp_uri_for
 
@@ -79,6 +80,24 @@ def test_definitions_load_into_a_real_broker_and_the_user_can_connect():
             for queue in definitions["queues"]:
                 # passive declare: fails if the queue was not created by the definitions
                 channel.queue_declare(queue["name"], passive=True)
+            # The one binding JSON cannot hold, then what it lets through: of two awards
+            # published on points.events, only the federated copy reaches points' peers queue.
+            bind_peers_queues(uri, built_services())
+            peers = "evt-points-points_awarded--points.on_peer_points_awarded"
+            assert {b["source"] for b in admin.bindings(vhost, peers)} == {
+                "",
+                "points.events.peers",
+            }
+            producer = kombu.Producer(channel, exchange=events_exchange("points"))
+            producer.publish({"own": True}, routing_key="points_awarded")
+            producer.publish(
+                {"own": False},
+                routing_key="points_awarded",
+                headers={"x-received-from": [{"uri": "amqp://peer"}]},
+            )
+            queue = kombu.Queue(peers)(channel)
+            received = [queue.get(no_ack=True) for _ in range(2)]
+            assert [m.payload if m else None for m in received] == [{"own": False}, None]
     finally:
         admin.delete_vhost(vhost)
         admin.delete_user(user)

@@ -117,8 +117,11 @@ def render(service: str) -> str:
     bindings = handler_bindings(service)
     if bindings:
         lines += ["## Events consumed", "", "| exchange | type | queue |", "|---|---|---|"]
+        peers = " (federated peers' copies only)"
         lines += [
-            f"| `{b['exchange']}` | `{b['routing_key']}` | `{b['queue']}` |" for b in bindings
+            f"| `{b['exchange']}` | `{b['routing_key']}`{peers if b['peers_only'] else ''} "
+            f"| `{b['queue']}` |"
+            for b in bindings
         ]
         lines.append("")
     if models:

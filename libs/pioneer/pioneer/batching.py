@@ -28,6 +28,7 @@ from nameko.messaging import QueueConsumer
 from .entrypoints import ReliableEventHandler, envelope_of
 from .errors import CONTRACT_ERRORS
 from .events import Event
+from .federation import declare_peers_route, peers_queue
 from .kernel import outcome_of
 
 MAX_BATCH = 100
@@ -45,6 +46,15 @@ class BatchQueueConsumer(QueueConsumer):
     @property
     def prefetch_count(self) -> int:
         return 2 * max((p.max_batch for p in self._providers), default=MAX_BATCH)
+
+    def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
+        # On every (re)connection, as nameko declares the queues themselves.
+        for provider in self._providers:
+            if provider.peers_only:
+                declare_peers_route(
+                    channel, provider.source_service, provider.event_type, provider.queue
+                )
+        return super().get_consumers(consumer_cls, channel)
 
     def handle_message(self, provider: Any, body: Any, message: Any) -> None:
         provider.handle_message(body, message)
@@ -86,6 +96,8 @@ class BatchEventHandler(ReliableEventHandler):
 
     def setup(self) -> None:
         super().setup()
+        if self.peers_only:
+            self.queue = peers_queue(self.queue.name, self.source_service)
         self._waiting: list[tuple[Any, Any]] = []
         self._busy = False
         self._stopping = False
@@ -97,8 +109,8 @@ class BatchEventHandler(ReliableEventHandler):
 
     def handle_message(self, body: Any, message: Any) -> None:
         if self.peers_only and _origin(body) in self.kernel.settings.CITIES:
-            # This deployment's own events come back on its exchange: nothing to do, and not
-            # worth a parse or a place in a batch.
+            # The broker keeps own events from a peers-only queue; a copy of one that still
+            # comes back (federation with more than one hop) is not worth a parse or a batch.
             self.queue_consumer.ack_message(message)
             self.kernel.metrics.events_handled.labels(
                 self.container.service_name, self.method_name, "skipped"
@@ -181,9 +193,10 @@ def batch_event_handler(
     (``None`` meaning ``ok``; e.g. ``ignored``, ``duplicate``) for the metrics and the log.
     ``skip(self, event)`` is asked first, as for ``event_handler``. ``linger_s`` holds a batch
     back that long after its first event, so that a steady trickle is still taken several at a
-    time (each event then waits up to ``linger_s`` more). ``peers_only`` acknowledges events
-    whose ``origin_city`` this deployment serves as they arrive, unparsed (outcome ``skipped``):
-    for a handler of a service's own event type that only wants federated peers' copies.
+    time (each event then waits up to ``linger_s`` more). ``peers_only`` binds the handler's
+    queue to federated peers' copies only (``pioneer.federation``): for a handler of a
+    service's own event type, which its own events would otherwise flood; a copy of an event
+    whose ``origin_city`` this deployment serves is acknowledged unparsed (``skipped``).
     """
 
     def decorator(fn: Callable[..., Any]) -> Any:

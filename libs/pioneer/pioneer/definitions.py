@@ -3,6 +3,11 @@
 Loaded into each vhost before the services start (``make up``) and written to
 ``deploy/rabbitmq/definitions.json`` for container deployments, so an event published before
 its consumer first started is queued, not dropped.
+
+One binding cannot be written in that format: a peers-only queue's (``pioneer.federation``)
+matches a header by presence, an AMQP void the JSON has no value for. ``bind_peers_queues``
+declares it over AMQP after the definitions are loaded (``make up``, the tests, the bench);
+in a container deployment the service declares it when it first starts.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from typing import Any
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
 from .entrypoints import ReliableEventHandler
+from .federation import declare_peers_route, peers_exchange, peers_queue
 from .registry import service_class
 
 
-def handler_bindings(service: str) -> list[dict[str, str]]:
-    """``[{"queue", "exchange", "routing_key"}]`` for each event handler of ``service``."""
+def handler_bindings(service: str) -> list[dict[str, Any]]:
+    """``[{"queue", "source", "exchange", "routing_key", "peers_only"}]`` for each event
+    handler of ``service`` (``peers_only``: it takes federated peers' copies only)."""
     cls = service_class(service)
     found = []
     for method_name in dir(cls):
@@ -27,8 +34,10 @@ def handler_bindings(service: str) -> list[dict[str, str]]:
                 found.append(
                     {
                         "queue": f"evt-{entrypoint.source_service}-{entrypoint.event_type}--{service}.{method_name}",
+                        "source": entrypoint.source_service,
                         "exchange": f"{entrypoint.source_service}.events",
                         "routing_key": entrypoint.event_type,
+                        "peers_only": getattr(entrypoint, "peers_only", False),
                     }
                 )
     return found
@@ -36,19 +45,24 @@ def handler_bindings(service: str) -> list[dict[str, str]]:
 
 def topology(services: list[str]) -> dict[str, Any]:
     """Exchanges, queues and bindings in the management API's definitions format."""
-    exchanges = {f"{s}.events" for s in services}
+    exchanges = {f"{s}.events": "topic" for s in services}
     queues, bindings = [], []
     for service in services:
         for b in handler_bindings(service):
-            exchanges.add(b["exchange"])
+            exchanges[b["exchange"]] = "topic"
             queues.append(
                 {"name": b["queue"], "durable": True, "auto_delete": False, "arguments": {}}
             )
+            destination, destination_type = b["queue"], "queue"
+            if b["peers_only"]:  # the queue's own binding: ``bind_peers_queues``
+                peers = peers_exchange(b["source"])
+                exchanges[peers.name] = "headers"
+                destination, destination_type = peers.name, "exchange"
             bindings.append(
                 {
                     "source": b["exchange"],
-                    "destination": b["queue"],
-                    "destination_type": "queue",
+                    "destination": destination,
+                    "destination_type": destination_type,
                     "routing_key": b["routing_key"],
                     "arguments": {},
                 }
@@ -60,17 +74,30 @@ def topology(services: list[str]) -> dict[str, Any]:
         "exchanges": [
             {
                 "name": name,
-                "type": "topic",
+                "type": kind,
                 "durable": True,
                 "auto_delete": False,
                 "internal": False,
                 "arguments": {},
             }
-            for name in sorted(exchanges)
+            for name, kind in sorted(exchanges.items())
         ],
         "queues": queues,
         "bindings": bindings,
     }
+
+
+def bind_peers_queues(amqp_uri: str, services: list[str]) -> None:
+    """Declare the peers-only queues' bindings, which JSON definitions cannot hold."""
+    from kombu import Connection
+
+    with Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        for service in services:
+            for b in handler_bindings(service):
+                if b["peers_only"]:
+                    queue = peers_queue(b["queue"], b["source"])
+                    declare_peers_route(channel, b["source"], b["routing_key"], queue)
 
 
 def password_hash(password: str, salt: bytes) -> str:

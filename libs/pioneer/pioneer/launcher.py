@@ -332,9 +332,10 @@ def prepare_vhost(deployment: Deployment) -> None:
         f"permissions/{vhost}/{RABBIT_ADMIN[0]}",
         {"configure": ".*", "write": ".*", "read": ".*"},
     )
-    from .definitions import topology
+    from .definitions import bind_peers_queues, topology
 
     _api("POST", f"definitions/{vhost}", topology(built_services()))
+    bind_peers_queues(deployment.amqp_uri(), built_services())
 
 
 def link_federation(deployments: list[Deployment]) -> None:

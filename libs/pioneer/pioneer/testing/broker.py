@@ -54,6 +54,12 @@ class RabbitAdmin:
         response.raise_for_status()
         return response.json()
 
+    def bindings(self, vhost: str, queue: str) -> list[dict]:
+        """The bindings whose destination is ``queue`` (the default exchange's included)."""
+        response = self.session.get(self._url("queues", vhost, queue, "bindings"), timeout=30)
+        response.raise_for_status()
+        return response.json()
+
 
 def new_vhost_name(prefix: str = "pioneer-test") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"

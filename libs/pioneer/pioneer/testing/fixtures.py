@@ -164,7 +164,9 @@ def rpc(amqp_uri: str) -> Iterator[Callable[..., RpcClient]]:
 
 @pytest.fixture
 def dispatch_event(amqp_uri: str) -> Callable[..., dict[str, Any]]:
-    """``dispatch_event(service, type, city, data, event_id=None)``: publish an envelope."""
+    """``dispatch_event(service, type, city, data, event_id=None, origin_city=None,
+    federated_from=None)``: publish an envelope; ``federated_from`` (a peer deployment's
+    name) marks it as RabbitMQ's federation marks the copies it forwards."""
     from nameko.standalone.events import event_dispatcher
 
     dispatch = event_dispatcher({"AMQP_URI": amqp_uri})
@@ -176,14 +178,28 @@ def dispatch_event(amqp_uri: str) -> Callable[..., dict[str, Any]]:
         data: dict[str, Any],
         event_id: str | None = None,
         origin_city: str | None = None,
+        federated_from: str | None = None,
     ) -> dict[str, Any]:
         env = db.envelope(event_type, city, origin_city or city, data)
         if event_id:
             env["event_id"] = event_id
-        dispatch(service, event_type, env)
+        if federated_from:
+            federated_copy(amqp_uri, federated_from)(service, event_type, env)
+        else:
+            dispatch(service, event_type, env)
         return env
 
     return publish
+
+
+def federated_copy(amqp_uri: str, peer: str) -> Callable[[str, str, Any], None]:
+    """A dispatcher whose events carry the ``x-received-from`` header federation adds."""
+    from nameko.standalone.events import event_dispatcher
+
+    received_from = [
+        {"uri": f"amqp://{peer}", "exchange": "", "redelivered": False, "cluster-name": peer}
+    ]
+    return event_dispatcher({"AMQP_URI": amqp_uri}, headers={"x-received-from": received_from})
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:

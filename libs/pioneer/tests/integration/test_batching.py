@@ -8,6 +8,7 @@ import uuid
 
 import eventlet
 import pytest
+from kombu import Connection, Queue
 from nameko.standalone.events import event_dispatcher
 from test_kernel_service import scrape_until
 from widgets import WidgetService
@@ -15,6 +16,7 @@ from widgets import WidgetService
 from pioneer import db
 from pioneer.db import UnitOfWork, make_engine, migrate
 from pioneer.dlq import dead_letter_count, list_dead_letters
+from pioneer.federation import events_exchange
 from pioneer.testing.fixtures import wait_for
 
 
@@ -122,21 +124,55 @@ def test_a_trickle_is_taken_together_after_the_linger(widgets, rpc, token, dispa
     assert WidgetService.lingered_batches == [5]
 
 
-def test_peers_only_acknowledges_this_deployments_own_events_unhandled(
-    widgets, rpc, token, dispatch_event
+def test_peers_only_takes_federated_copies_and_the_broker_keeps_own_events_away(
+    widgets, rpc, token, amqp_uri, dispatch_event
 ):
-    for n, origin in enumerate(["cixi", "ningbo", "haining", "shaoxing"]):
+    # This deployment's own events, as its relay publishes them: the broker routes none of
+    # them to the peers-only queue.
+    for n, origin in enumerate(["cixi", "haining"]):
         dispatch_event(
-            "widgets", "widget_federated", "cixi", {"name": f"{origin}{n}"}, origin_city=origin
+            "widgets", "widget_federated", "cixi", {"name": f"own{n}"}, origin_city=origin
         )
-    assert wait_for(lambda: seen(rpc, token) == ["ningbo1", "shaoxing3"], timeout=10)
+    # Copies forwarded by RabbitMQ's federation plugin, which marks each one; the last is a
+    # copy of an own event coming back (federation with more than one hop).
+    for n, origin in enumerate(["ningbo", "shaoxing", "cixi"]):
+        dispatch_event(
+            "widgets",
+            "widget_federated",
+            origin,
+            {"name": f"{origin}{n}"},
+            origin_city=origin,
+            federated_from="ningbo",
+        )
+    assert wait_for(lambda: seen(rpc, token) == ["ningbo0", "shaoxing1"], timeout=10)
+    # Only the three marked copies reached the handler: two handled, the own one skipped.
     scrape_until(
         widgets,
         'pioneer_events_handled_total{handler="on_peer_widgets",outcome="skipped",'
-        'service="widgets"} 2.0',
+        'service="widgets"} 1.0',
         'pioneer_events_handled_total{handler="on_peer_widgets",outcome="ok",'
         'service="widgets"} 2.0',
     )
+
+
+def test_a_queue_made_peers_only_loses_its_direct_binding(
+    start_service, service_config, amqp_uri, vhost, rabbit_admin
+):
+    name = "evt-widgets-widget_federated--widgets.on_peer_widgets"
+    with Connection(amqp_uri) as connection:  # as an earlier release bound it
+        queue = Queue(name, events_exchange("widgets"), "widget_federated", durable=True)
+        queue(connection.channel()).declare()
+    assert ("widgets.events", {}) in routes(rabbit_admin.bindings(vhost, name))
+    start_service(WidgetService, service_config)
+    assert routes(rabbit_admin.bindings(vhost, name)) == [
+        ("", {}),  # the default exchange's
+        # (The management API shows the void that matches by presence as "undefined".)
+        ("widgets.events.peers", {"x-match": "any-with-x", "x-received-from": "undefined"}),
+    ]
+
+
+def routes(bindings: list[dict]) -> list[tuple[str, dict]]:
+    return sorted((b["source"], b["arguments"]) for b in bindings)
 
 
 def test_first_times_records_each_event_once(db_url):

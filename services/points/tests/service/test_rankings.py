@@ -56,9 +56,13 @@ def test_leaderboards_by_city_period_team_and_peers(
         "kind": "checkin",
         "ranked": True,
     }
-    dispatch_event("points", "points_awarded", "ningbo", awarded, origin_city="ningbo")
+    dispatch_event(
+        "points", "points_awarded", "ningbo", awarded, origin_city="ningbo", federated_from="ningbo"
+    )
     # Delivered again under another event id: the entry id keeps it to once.
-    dispatch_event("points", "points_awarded", "ningbo", awarded, origin_city="ningbo")
+    dispatch_event(
+        "points", "points_awarded", "ningbo", awarded, origin_city="ningbo", federated_from="ningbo"
+    )
     # A redemption of the peer's does not count; our own events are never counted twice.
     dispatch_event(
         "points",
@@ -66,6 +70,7 @@ def test_leaderboards_by_city_period_team_and_peers(
         "ningbo",
         {**awarded, "entry_id": ids.new_id("ningbo", "pe"), "delta": -5, "kind": "redeem"},
         origin_city="ningbo",
+        federated_from="ningbo",
     )
     wait_for(lambda: count_rows("peer_entries") == 1 and count_rows("ledger_entries") == 5)
 
