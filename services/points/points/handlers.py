@@ -35,7 +35,7 @@ from pioneer.events import (
 )
 from pioneer.kernel import RequestContext
 from pioneer.paging import decode_cursor, decode_id_cursor, encode_cursor, page
-from pioneer.replica import apply_volunteer_event, require_eligible, volunteer_replica
+from pioneer.replica import apply_volunteer_events, require_eligible, volunteer_replica
 from pioneer.schemas import Page
 
 from . import domain
@@ -522,24 +522,38 @@ def on_request_rated(ctx: RequestContext, uow: Any, event: Event) -> None:
     )
 
 
-def on_volunteer_event(ctx: RequestContext, uow: Any, event: Event) -> None:
-    """Fold a volunteer event into the replica and, if it is the newest one and carries
-    teams, replace the volunteer's team membership (older events change nothing)."""
-    volunteer_id = apply_volunteer_event(uow.session, event)
-    data = VolunteerChanged.model_validate(event.data)
-    if data.teams is None:
+def on_volunteer_events(ctx: RequestContext, uow: Any, events: list[Event]) -> None:
+    """Fold volunteer events into the replica, then give each volunteer the team membership
+    of its newest event that carries teams, unless the replica already holds a newer event
+    (an older event changes nothing). A batch takes four statements however long it is."""
+    apply_volunteer_events(uow.session, events)
+    newest: dict[str, tuple[int, list[str]]] = {}
+    for event in events:
+        data = VolunteerChanged.model_validate(event.data)
+        if data.teams is None:
+            continue
+        held = newest.get(data.volunteer_id)
+        if held is None or data.version >= held[0]:
+            newest[data.volunteer_id] = (data.version, sorted(set(data.teams)))
+    if not newest:
         return
-    stored = uow.session.execute(
-        select(replica_t.c.version).where(replica_t.c.volunteer_id == volunteer_id)
-    ).scalar()
-    if stored != data.version:
-        return  # a newer event already set the membership
-    uow.session.execute(delete(members_t).where(members_t.c.volunteer_id == volunteer_id))
-    teams = sorted(set(data.teams))
-    if teams:
-        uow.session.execute(
-            insert(members_t), [{"team_id": t, "volunteer_id": volunteer_id} for t in teams]
-        )
+    stored = dict(uow.session.execute(_REPLICA_VERSIONS, {"ids": sorted(newest)}).all())
+    # In key order, as the replica's upsert, so two batches lock rows in one order.
+    current = [v for v in sorted(newest) if stored.get(v) == newest[v][0]]
+    if not current:
+        return
+    uow.session.execute(_MEMBERS_OF, {"ids": current})
+    rows = [{"team_id": t, "volunteer_id": v} for v in current for t in newest[v][1]]
+    if rows:
+        uow.session.execute(insert(members_t), rows)
+
+
+_REPLICA_VERSIONS = select(replica_t.c.volunteer_id, replica_t.c.version).where(
+    replica_t.c.volunteer_id.in_(bindparam("ids", expanding=True))
+)
+_MEMBERS_OF = delete(members_t).where(
+    members_t.c.volunteer_id.in_(bindparam("ids", expanding=True))
+)
 
 
 def on_peer_points(ctx: RequestContext, uow: Any, event: Event) -> str | None:

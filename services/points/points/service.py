@@ -130,22 +130,20 @@ class PointsService(PioneerService):
     # In batches, as the kernel's replica handlers (registrations come in bursts).
     @batch_event_handler("volunteers", "volunteer_registered", linger_s=REPLICA_LINGER_S)
     def on_volunteer_registered(self, uow, events: list[Event]) -> None:
-        for event in events:
-            handlers.on_volunteer_event(self.ctx, uow, event)
+        handlers.on_volunteer_events(self.ctx, uow, events)
 
     @batch_event_handler("volunteers", "volunteer_updated", linger_s=REPLICA_LINGER_S)
     def on_volunteer_updated(self, uow, events: list[Event]) -> None:
-        for event in events:
-            handlers.on_volunteer_event(self.ctx, uow, event)
+        handlers.on_volunteer_events(self.ctx, uow, events)
 
     @event_handler("volunteers", "volunteer_suspended")
     def on_volunteer_suspended(self, uow, event: Event) -> None:
-        handlers.on_volunteer_event(self.ctx, uow, event)
+        handlers.on_volunteer_events(self.ctx, uow, [event])
 
     @event_handler("volunteers", "volunteer_reinstated")
     def on_volunteer_reinstated(self, uow, event: Event) -> None:
-        handlers.on_volunteer_event(self.ctx, uow, event)
+        handlers.on_volunteer_events(self.ctx, uow, [event])
 
     @event_handler("volunteers", "volunteer_removed")
     def on_volunteer_removed(self, uow, event: Event) -> None:
-        handlers.on_volunteer_event(self.ctx, uow, event)
+        handlers.on_volunteer_events(self.ctx, uow, [event])

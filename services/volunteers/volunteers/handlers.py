@@ -245,12 +245,8 @@ def register(ctx: RequestContext, volunteer: VolunteerIn) -> VolunteerOut:
         if row.skills:
             uow.session.execute(insert(skills_t), skill_rows(row))
         uow.emit("volunteer_registered", row.city, volunteer_event(row, teams=[]))
-    ctx.log.info(
-        "volunteer_registered",
-        volunteer_id=row.id,
-        city=row.city,
-        masked_phone=mask_phone(row.phone),
-    )
+    # On the call's own log line (one line per registration: this is the hot path).
+    ctx.bind(volunteer_id=row.id, city=row.city, masked_phone=mask_phone(row.phone))
     return volunteer_out(row, sees_phones(ctx.caller, row.city))
 
 

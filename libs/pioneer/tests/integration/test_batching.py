@@ -44,6 +44,15 @@ def seen(rpc, token) -> list[str]:
     return rpc(token("ops")).call("widgets", "seen")
 
 
+COUNTED = "evt-widgets-widget_counted--widgets.on_widgets_counted"
+
+
+def left_in_queue(amqp_uri: str, queue: str) -> int:
+    """Messages in ``queue``; once its consumer has stopped, the unacknowledged are back."""
+    with Connection(amqp_uri) as connection:
+        return connection.default_channel.queue_declare(queue, passive=True).message_count
+
+
 def test_a_burst_is_taken_in_batches_and_each_event_handled_once(widgets, rpc, token, amqp_uri):
     names = [f"n{i:03d}" for i in range(200)]
     envelopes = burst(amqp_uri, names)
@@ -58,6 +67,8 @@ def test_a_burst_is_taken_in_batches_and_each_event_handled_once(widgets, rpc, t
         'pioneer_events_handled_total{handler="on_widgets_counted",outcome="duplicate",'
         'service="widgets"} 10.0',
     )
+    widgets.stop()  # every batch was acknowledged (with one frame each): nothing comes back
+    assert left_in_queue(amqp_uri, COUNTED) == 0
 
 
 def test_a_repeat_inside_one_batch_is_a_duplicate(widgets, rpc, token, amqp_uri):
@@ -78,13 +89,15 @@ def test_a_bad_event_is_retried_and_parked_alone(widgets, rpc, token, amqp_uri):
     wait_for(lambda: dead_letter_count(amqp_uri, "widgets") == 1, timeout=20)
     parked = list_dead_letters(amqp_uri, "widgets")
     assert parked[0]["attempts"] == 3 and "a bad event in the batch" in parked[0]["error"]
-    assert parked[0]["queue"] == "evt-widgets-widget_counted--widgets.on_widgets_counted"
+    assert parked[0]["queue"] == COUNTED
     assert sorted(seen(rpc, token)) == sorted([*names, "slow"])
     scrape_until(
         widgets,
         'pioneer_events_failed_total{action="dead_letter",handler="on_widgets_counted",'
         'service="widgets"} 1.0',
     )
+    widgets.stop()  # the batch's successes acknowledged together, the bad one parked
+    assert left_in_queue(amqp_uri, COUNTED) == 0
 
 
 def test_poison_skipped_and_ignored_events_in_a_batch(widgets, rpc, token, amqp_uri):
