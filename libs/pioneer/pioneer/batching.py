@@ -13,7 +13,6 @@ in a transaction of its own, so one bad event is retried or parked alone while t
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import sys
 from collections import Counter
@@ -22,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import eventlet
-from kombu import Consumer
 from nameko.events import SERVICE_POOL
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import QueueConsumer
@@ -50,30 +48,13 @@ class BatchQueueConsumer(QueueConsumer):
         return 2 * max((p.max_batch for p in self._providers), default=MAX_BATCH)
 
     def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
-        """A channel per handler (on every (re)connection): a batch is then acknowledged with
-        one ``multiple`` ack, which no other handler's deliveries on the channel can share."""
+        # On every (re)connection, as nameko declares the queues themselves.
         for provider in self._providers:
             if provider.peers_only:
                 declare_peers_route(
                     channel, provider.source_service, provider.event_type, provider.queue
                 )
-            consumer = Consumer(
-                channel.connection.channel(),
-                queues=[provider.queue],
-                callbacks=[functools.partial(self.handle_message, provider)],
-                accept=self.accept,
-                on_decode_error=self.on_decode_error,
-            )
-            consumer.qos(prefetch_count=self.prefetch_count)
-            self._consumers[provider] = consumer
-        return self._consumers.values()
-
-    def ack_through(self, message: Any) -> None:
-        """Acknowledge ``message`` and every delivery before it still unsettled on its channel
-        (one frame for a batch), unless the connection is gone (the broker has them back)."""
-        if message.channel.connection:
-            with contextlib.suppress(ConnectionError):  # closing inside the check
-                message.ack(multiple=True)
+        return super().get_consumers(consumer_cls, channel)
 
     def handle_message(self, provider: Any, body: Any, message: Any) -> None:
         provider.handle_message(body, message)
@@ -187,22 +168,10 @@ class BatchEventHandler(ReliableEventHandler):
         result: Any = None,
         exc_info: Any = None,
     ) -> tuple[Any, Any]:
-        """Settle the batch's failed messages one by one (each retried or parked, then
-        acknowledged), then acknowledge the rest with one frame, then start the next batch.
-
-        The batch holds the oldest unsettled deliveries on the handler's own channel (taken in
-        arrival order, one batch at a time), so a ``multiple`` ack of the last message that
-        succeeded settles exactly those that succeeded (the failed ones are settled already)."""
+        """Settle every message of the batch on its own, then start the next batch."""
         failed = result.failed if exc_info is None and isinstance(result, BatchOutcome) else {}
-        succeeded = None
         for position, (_, message) in enumerate(batch):
-            failure = exc_info or failed.get(position)
-            if failure is None:
-                succeeded = message
-            else:
-                self.handle_result(message, worker_ctx, None, failure)
-        if succeeded is not None:
-            self.queue_consumer.ack_through(succeeded)
+            self.handle_result(message, worker_ctx, None, exc_info or failed.get(position))
         self._busy = False
         if self._waiting:
             self._schedule()

@@ -67,7 +67,7 @@ def test_a_burst_is_taken_in_batches_and_each_event_handled_once(widgets, rpc, t
         'pioneer_events_handled_total{handler="on_widgets_counted",outcome="duplicate",'
         'service="widgets"} 10.0',
     )
-    widgets.stop()  # every batch was acknowledged (with one frame each): nothing comes back
+    widgets.stop()  # every message was acknowledged: nothing comes back
     assert left_in_queue(amqp_uri, COUNTED) == 0
 
 
@@ -96,7 +96,7 @@ def test_a_bad_event_is_retried_and_parked_alone(widgets, rpc, token, amqp_uri):
         'pioneer_events_failed_total{action="dead_letter",handler="on_widgets_counted",'
         'service="widgets"} 1.0',
     )
-    widgets.stop()  # the batch's successes acknowledged together, the bad one parked
+    widgets.stop()  # the batch's successes acknowledged, the bad one parked
     assert left_in_queue(amqp_uri, COUNTED) == 0
 
 
