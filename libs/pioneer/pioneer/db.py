@@ -150,6 +150,12 @@ def make_engine(url: str, pool_size: int, echo: bool = False) -> Engine:
     )
 
 
+# Reads of a large database's pages through a shared memory map instead of a read() into
+# each connection's own 2 MB page cache: a ledger of a million entries written at random
+# keys cost points half again as much CPU per check-in without it.
+SQLITE_MMAP_BYTES = 1 << 30
+
+
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; take it over
     # (the SQLAlchemy-documented recipe) and begin write transactions IMMEDIATE, so a writer
@@ -162,6 +168,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
