@@ -127,8 +127,9 @@ class BatchEventHandler(ReliableEventHandler):
 
     def _linger(self) -> None:
         # Under a steady trickle a batch would hold one or two events; waiting ``linger_s``
-        # lets a few more join it (for handlers whose readers tolerate the delay).
-        if self.linger_s:
+        # lets a few more join it (for handlers whose readers tolerate the delay). A full batch
+        # goes at once: lingering then would only cap a burst at max_batch per linger.
+        if self.linger_s and len(self._waiting) < self.max_batch:
             eventlet.sleep(self.linger_s)
         self._start_batch()
 

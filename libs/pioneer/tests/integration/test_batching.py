@@ -4,6 +4,7 @@ bad event is retried and parked alone while the rest of its batch commits."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import eventlet
@@ -135,6 +136,20 @@ def test_a_trickle_is_taken_together_after_the_linger(widgets, rpc, token, dispa
         dispatch_event("widgets", "widget_lingered", "cixi", {"name": f"t{n}"})
     assert wait_for(lambda: len(seen(rpc, token)) == 5, timeout=10)
     assert WidgetService.lingered_batches == [5]
+
+
+def test_a_burst_does_not_wait_a_linger_per_full_batch(widgets, rpc, token, amqp_uri):
+    dispatch = event_dispatcher({"AMQP_URI": amqp_uri})
+    pool = eventlet.GreenPool(10)
+    started = time.monotonic()
+    for n in range(60):
+        envelope = db.envelope("widget_surged", "cixi", "cixi", {"name": f"u{n:02d}"})
+        pool.spawn_n(dispatch, "widgets", "widget_surged", envelope)
+    pool.waitall()
+    # Six batches of ten: one linger (2 s) for the first, then each full batch goes at once
+    # (a linger each would take 12 s).
+    assert wait_for(lambda: len(seen(rpc, token)) == 60, timeout=20)
+    assert time.monotonic() - started < 6
 
 
 def test_peers_only_takes_federated_copies_and_the_broker_keeps_own_events_away(

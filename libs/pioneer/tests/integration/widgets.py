@@ -127,6 +127,11 @@ class WidgetService(PioneerService):
         WidgetService.lingered_batches.append(len(events))
         uow.session.add_all(Seen(event_id=e.event_id, name=e.data["name"]) for e in events)
 
+    # A long linger and small batches: a burst must not wait a linger per batch.
+    @batch_event_handler("widgets", "widget_surged", max_batch=10, linger_s=2.0)
+    def on_widgets_surged(self, uow, events) -> None:
+        uow.session.add_all(Seen(event_id=e.event_id, name=e.data["name"]) for e in events)
+
     @batch_event_handler("widgets", "widget_federated", peers_only=True)
     def on_peer_widgets(self, uow, events) -> None:
         uow.session.add_all(Seen(event_id=e.event_id, name=e.data["name"]) for e in events)
