@@ -231,8 +231,7 @@ def bench_points(bench: Any, args: Any, results: list[Result], seeded: dict[str,
         cpu_after = _cpu(bench.pid("points"))
         with engine.connect() as conn:
             entries = conn.execute(text("SELECT count(*) FROM ledger_entries")).scalar()
-        # Let the relay publish the points_awarded backlog (and the service skip its own
-        # events coming back) before the reads are measured.
+        # Let the relay publish the points_awarded backlog before the reads are measured.
         _until(published, events)
         eventlet.sleep(3)
     finally:

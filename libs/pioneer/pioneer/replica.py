@@ -207,32 +207,33 @@ def require_eligible(
 class VolunteerReplicaHandlers:
     """Mix into a service to keep ``volunteer_replica`` current from volunteers' events.
 
-    A service that derives more from the replica (wishes' dispatch index) overrides
-    ``replica_changed``; it runs in the same transaction, after the events were folded in (or
-    found older than what the replica holds).
+    A service that derives more from the replica (wishes' dispatch index, notify's directory,
+    points' team membership) overrides ``replica_changed``; it runs in the same transaction,
+    after the events were folded in (or found older than what the replica holds).
     """
 
-    def replica_changed(self, uow: Any, volunteer_ids: list[str]) -> None:
-        """Called after volunteer events are applied; does nothing unless overridden."""
+    def replica_changed(self, uow: Any, volunteer_ids: list[str], events: list[Event]) -> None:
+        """Called after ``events`` (of ``volunteer_ids``) are applied; does nothing unless
+        overridden."""
 
     # Registrations and profile changes come in bursts (a city's import is one registration
     # per row): taken in batches. Discipline events are rare and stay one by one.
     @batch_event_handler("volunteers", "volunteer_registered", linger_s=REPLICA_LINGER_S)
     def on_volunteer_registered(self, uow: Any, events: list[Event]) -> None:
-        self.replica_changed(uow, apply_volunteer_events(uow.session, events))
+        self.replica_changed(uow, apply_volunteer_events(uow.session, events), events)
 
     @batch_event_handler("volunteers", "volunteer_updated", linger_s=REPLICA_LINGER_S)
     def on_volunteer_updated(self, uow: Any, events: list[Event]) -> None:
-        self.replica_changed(uow, apply_volunteer_events(uow.session, events))
+        self.replica_changed(uow, apply_volunteer_events(uow.session, events), events)
 
     @event_handler("volunteers", "volunteer_suspended")
     def on_volunteer_suspended(self, uow: Any, event: Event) -> None:
-        self.replica_changed(uow, [apply_volunteer_event(uow.session, event)])
+        self.replica_changed(uow, [apply_volunteer_event(uow.session, event)], [event])
 
     @event_handler("volunteers", "volunteer_reinstated")
     def on_volunteer_reinstated(self, uow: Any, event: Event) -> None:
-        self.replica_changed(uow, [apply_volunteer_event(uow.session, event)])
+        self.replica_changed(uow, [apply_volunteer_event(uow.session, event)], [event])
 
     @event_handler("volunteers", "volunteer_removed")
     def on_volunteer_removed(self, uow: Any, event: Event) -> None:
-        self.replica_changed(uow, [apply_volunteer_event(uow.session, event)])
+        self.replica_changed(uow, [apply_volunteer_event(uow.session, event)], [event])

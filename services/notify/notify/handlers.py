@@ -27,7 +27,7 @@ from pioneer.events import (
 )
 from pioneer.kernel import RequestContext
 from pioneer.paging import decode_id_cursor, page
-from pioneer.replica import apply_volunteer_event, apply_volunteer_events, volunteer_replica
+from pioneer.replica import apply_volunteer_event, volunteer_replica
 from pioneer.schemas import Page
 
 from . import directory, domain
@@ -192,9 +192,10 @@ def volunteer_changed(ctx: RequestContext, uow: Any, event: Event, kind: str | N
     return volunteer_id
 
 
-def volunteers_changed(ctx: RequestContext, uow: Any, events: list[Event]) -> None:
-    """Fold registrations or profile changes into the directory (nobody is told of them)."""
-    directory.rebuild(uow.session, apply_volunteer_events(uow.session, events))
+def volunteers_changed(uow: Any, volunteer_ids: list[str]) -> None:
+    """Bring the directory in step with the replica's registrations or profile changes
+    (nobody is told of them)."""
+    directory.rebuild(uow.session, volunteer_ids)
 
 
 def points_redeemed(ctx: RequestContext, uow: Any, event: Event) -> int:

@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pioneer import auth
-from pioneer.batching import batch_event_handler
 from pioneer.entrypoints import event_handler, rpc, timer
 from pioneer.events import Event
-from pioneer.replica import REPLICA_LINGER_S, VolunteerReplicaHandlers
+from pioneer.replica import VolunteerReplicaHandlers
 from pioneer.schemas import CityName, Cursor, Limit
 from pioneer.service import PioneerService
 
@@ -107,16 +106,12 @@ class NotifyService(VolunteerReplicaHandlers, PioneerService):
     def on_points_redeemed(self, uow, event: Event) -> None:
         handlers.points_redeemed(self.ctx, uow, event)
 
-    # The directory's replica handlers, told apart where the volunteer hears of it.
+    # The directory follows the kernel's replica handlers; registrations and profile changes
+    # tell nobody, discipline events tell the volunteer (these three replace the kernel's).
 
-    # In batches, as the kernel's replica handlers (registrations come in bursts).
-    @batch_event_handler("volunteers", "volunteer_registered", linger_s=REPLICA_LINGER_S)
-    def on_volunteer_registered(self, uow, events: list[Event]) -> None:
-        handlers.volunteers_changed(self.ctx, uow, events)
-
-    @batch_event_handler("volunteers", "volunteer_updated", linger_s=REPLICA_LINGER_S)
-    def on_volunteer_updated(self, uow, events: list[Event]) -> None:
-        handlers.volunteers_changed(self.ctx, uow, events)
+    def replica_changed(self, uow, volunteer_ids: list[str], events: list[Event]) -> None:
+        """Keep the directory in step with the volunteer replica."""
+        handlers.volunteers_changed(uow, volunteer_ids)
 
     @event_handler("volunteers", "volunteer_suspended")
     def on_volunteer_suspended(self, uow, event: Event) -> None:

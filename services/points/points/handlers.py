@@ -35,7 +35,7 @@ from pioneer.events import (
 )
 from pioneer.kernel import RequestContext
 from pioneer.paging import decode_cursor, decode_id_cursor, encode_cursor, page
-from pioneer.replica import apply_volunteer_events, require_eligible, volunteer_replica
+from pioneer.replica import require_eligible, volunteer_replica
 from pioneer.schemas import Page
 
 from . import domain
@@ -522,11 +522,10 @@ def on_request_rated(ctx: RequestContext, uow: Any, event: Event) -> None:
     )
 
 
-def on_volunteer_events(ctx: RequestContext, uow: Any, events: list[Event]) -> None:
-    """Fold volunteer events into the replica, then give each volunteer the team membership
+def update_memberships(uow: Any, events: list[Event]) -> None:
+    """After ``events`` were folded into the replica, give each volunteer the team membership
     of its newest event that carries teams, unless the replica already holds a newer event
-    (an older event changes nothing). A batch takes four statements however long it is."""
-    apply_volunteer_events(uow.session, events)
+    (an older event changes nothing). A batch takes three statements however long it is."""
     newest: dict[str, tuple[int, list[str]]] = {}
     for event in events:
         data = VolunteerChanged.model_validate(event.data)

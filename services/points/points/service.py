@@ -9,7 +9,7 @@ from pioneer import auth
 from pioneer.batching import batch_event_handler
 from pioneer.entrypoints import event_handler, rpc
 from pioneer.events import Event
-from pioneer.replica import REPLICA_LINGER_S
+from pioneer.replica import VolunteerReplicaHandlers
 from pioneer.schemas import CityName, Cursor, Limit, RecordId, ShortText
 from pioneer.service import PioneerService
 
@@ -24,7 +24,7 @@ CHECKIN_LINGER_S = 0.02
 ANYONE = auth.ANY_ROLE
 
 
-class PointsService(PioneerService):
+class PointsService(VolunteerReplicaHandlers, PioneerService):
     """The ledger of volunteers' points (earned from check-ins, closed wishes and completed
     requests, credited in the volunteer's home city), redemption against a city's catalog,
     rankings by city, period and team, and the annual assessment."""
@@ -123,8 +123,8 @@ class PointsService(PioneerService):
     def on_request_rated(self, uow, event: Event) -> None:
         handlers.on_request_rated(self.ctx, uow, event)
 
-    # This deployment's own awards come back on the exchange as fast as they are credited:
-    # acknowledged on arrival (peers_only); peers' copies are taken in batches.
+    # Only federated peers' copies reach this queue (peers_only: this deployment's own awards
+    # stop at the broker); they are taken in batches.
     @batch_event_handler("points", "points_awarded", peers_only=True)
     def on_peer_points_awarded(self, uow, events: list[Event]):
         """Peers' ranked entries (federated mode) for the all-cities board."""
@@ -132,23 +132,6 @@ class PointsService(PioneerService):
 
     # --- the volunteer replica and team membership ---------------------------------------------
 
-    # In batches, as the kernel's replica handlers (registrations come in bursts).
-    @batch_event_handler("volunteers", "volunteer_registered", linger_s=REPLICA_LINGER_S)
-    def on_volunteer_registered(self, uow, events: list[Event]) -> None:
-        handlers.on_volunteer_events(self.ctx, uow, events)
-
-    @batch_event_handler("volunteers", "volunteer_updated", linger_s=REPLICA_LINGER_S)
-    def on_volunteer_updated(self, uow, events: list[Event]) -> None:
-        handlers.on_volunteer_events(self.ctx, uow, events)
-
-    @event_handler("volunteers", "volunteer_suspended")
-    def on_volunteer_suspended(self, uow, event: Event) -> None:
-        handlers.on_volunteer_events(self.ctx, uow, [event])
-
-    @event_handler("volunteers", "volunteer_reinstated")
-    def on_volunteer_reinstated(self, uow, event: Event) -> None:
-        handlers.on_volunteer_events(self.ctx, uow, [event])
-
-    @event_handler("volunteers", "volunteer_removed")
-    def on_volunteer_removed(self, uow, event: Event) -> None:
-        handlers.on_volunteer_events(self.ctx, uow, [event])
+    def replica_changed(self, uow, volunteer_ids: list[str], events: list[Event]) -> None:
+        """Team membership follows the kernel's volunteer replica."""
+        handlers.update_memberships(uow, events)

@@ -10,6 +10,7 @@ from nameko.rpc import RpcProxy
 
 from pioneer import auth, ids
 from pioneer.entrypoints import rpc, timer
+from pioneer.events import Event
 from pioneer.replica import VolunteerReplicaHandlers
 from pioneer.schemas import CityName, Code, Cursor, Limit, Location, RecordId, ShortText
 from pioneer.service import PioneerService
@@ -227,6 +228,6 @@ class WishesService(VolunteerReplicaHandlers, PioneerService):
             else:
                 context["authorization"] = caller
 
-    def replica_changed(self, uow, volunteer_ids: list[str]) -> None:
+    def replica_changed(self, uow, volunteer_ids: list[str], events: list[Event]) -> None:
         """Keep the dispatch index in step with the volunteer replica."""
         handlers.rebuild_dispatch_skills(uow, volunteer_ids)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from pioneer import db, ids
 from pioneer.db import UnitOfWork, make_engine, migrate
 from pioneer.events import parse_event
+from pioneer.replica import apply_volunteer_events
 from pioneer.testing.fixtures import volunteer_event
 from points import handlers
 from points.service import PointsService
@@ -26,7 +27,9 @@ def test_a_batch_gives_each_volunteer_the_teams_of_its_newest_event(db_url):
 
         def apply(*changes: dict) -> None:
             with UnitOfWork(engine, ["cixi"]) as uow:
-                handlers.on_volunteer_events(None, uow, events(*changes))
+                batch = events(*changes)
+                apply_volunteer_events(uow.session, batch)
+                handlers.update_memberships(uow, batch)
 
         def members() -> set[tuple[str, str]]:
             table = handlers.members_t
