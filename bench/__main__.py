@@ -34,6 +34,7 @@ from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 from pioneer import auth, db, ids  # noqa: E402
 from pioneer.testing.broker import RabbitAdmin  # noqa: E402
 from pioneer.testing.fixtures import volunteer_event  # noqa: E402
+from pioneer.testing.moments import SATURDAY, next_local  # noqa: E402
 from pioneer.testing.ports import free_port_block  # noqa: E402
 
 from . import notify as notify_bench  # noqa: E402
@@ -196,7 +197,7 @@ def bench_stations(bench: Bench, args: argparse.Namespace, results: list[Result]
             cluster.stations.search_nearby(
                 location=random_point(rng),
                 radius_m=args.radius,
-                open_at="2026-11-28T10:00:00+08:00",
+                open_at=next_local(SATURDAY, "10:00"),
             )
 
         # The transport's share: echo a reply as large as a typical search_nearby page.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import eventlet
@@ -25,6 +25,7 @@ from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from pioneer import db, ids
+from pioneer.testing.moments import month_periods_before_now, this_year
 
 from .measure import Result
 
@@ -55,7 +56,8 @@ def seed(database_url: str, entries: int, volunteers: int, rng: random.Random) -
     engine = make_engine(database_url, 2)
     migrate(engine, PointsService.migrations)
     people = [ids.new_id(rng.choice(CITIES), "vol") for _ in range(volunteers)]
-    start = datetime(2026, 1, 1, tzinfo=UTC)
+    # Entries spread over the 330 days before now, so "this year" and recent months have some.
+    start = clock.utcnow() - timedelta(days=330)
     balances: dict[str, int] = {}
     totals: dict[tuple[str, str], list[float]] = {}
     now = clock.utcnow()
@@ -248,7 +250,7 @@ def bench_points(bench: Any, args: Any, results: list[Result], seeded: dict[str,
     pid = bench.pid("points")
     admin = bench.clients(bench.token("admin", "haining"))
     try:
-        months = [f"2026-{m:02d}" for m in range(1, 12)]
+        months = month_periods_before_now(11)
 
         def board(cluster: Any, i: int) -> None:
             kind = i % 3
@@ -257,7 +259,7 @@ def bench_points(bench: Any, args: Any, results: list[Result], seeded: dict[str,
             elif kind == 1:
                 cluster.points.leaderboard(period=months[i % len(months)], limit=10)
             else:
-                cluster.points.leaderboard(city="haining", period="2026", limit=50)
+                cluster.points.leaderboard(city="haining", period=str(this_year()), limit=50)
 
         results.append(admin.run("points.leaderboard (1 client)", board, 1000, 1, server_pid=pid))
         results.append(admin.run("points.leaderboard", board, args.calls, server_pid=pid))

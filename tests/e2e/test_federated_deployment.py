@@ -9,6 +9,7 @@ from nameko.exceptions import RemoteError
 
 from pioneer import ids
 from pioneer.testing.fixtures import volunteer_event
+from pioneer.testing.moments import iso_from_now
 
 from .conftest import poll
 
@@ -85,8 +86,8 @@ def test_haining_volunteer_checks_in_at_a_cixi_activity(federation):
             activity={
                 "title": "义剪",
                 "category": "haircut",
-                "starts_at": "2026-11-29T13:30:00+08:00",
-                "ends_at": "2026-11-29T17:00:00+08:00",
+                "starts_at": iso_from_now(minutes=-30),
+                "ends_at": iso_from_now(hours=3),
                 "points": 10,
                 "capacity": 30,
             },

@@ -11,6 +11,8 @@ from datetime import datetime
 import pytest
 from nameko.exceptions import RemoteError
 
+from pioneer.testing.moments import iso_from_now
+
 from .conftest import poll
 
 STATION = {
@@ -60,8 +62,8 @@ def test_a_check_in_at_a_station_changes_balance_and_rank(shared, tmp_path):
             activity={
                 "title": "爱心义剪",
                 "category": "haircut",
-                "starts_at": "2026-11-28T09:00:00+08:00",
-                "ends_at": "2026-11-28T11:00:00+08:00",
+                "starts_at": iso_from_now(hours=-1),
+                "ends_at": iso_from_now(hours=1),
                 "points": 8,
                 "capacity": 20,
             },

@@ -10,6 +10,7 @@ from nameko.exceptions import RemoteError
 
 from pioneer import ids
 from pioneer.testing.fixtures import volunteer_event
+from pioneer.testing.moments import iso_from_now
 
 from .conftest import poll
 
@@ -110,8 +111,8 @@ def test_every_stations_method_over_rpc(shared):
             activity={
                 "title": "古镇导览",
                 "category": "tourist_info",
-                "starts_at": "2026-11-28T09:00:00+08:00",
-                "ends_at": "2026-11-28T11:30:00+08:00",
+                "starts_at": iso_from_now(hours=-1),
+                "ends_at": iso_from_now(hours=1, minutes=30),
                 "points": 5,
                 "capacity": 20,
             },

@@ -9,6 +9,8 @@ import pytest
 from nameko.exceptions import RemoteError
 from sqlalchemy import create_engine, text
 
+from pioneer.testing.moments import this_year
+
 from .conftest import poll
 
 WEST_LAKE_OF_CIXI = {"lat": 30.2560, "lon": 121.2150}
@@ -100,9 +102,10 @@ def test_every_volunteers_method_over_rpc(shared):
         assert second_org.value.exc_type == "Conflict"
         rpc.volunteers.leave_team(team_id=team["id"], volunteer_id=made["id"])
         rpc.volunteers.make_commitment(
-            volunteer_id=made["id"], commitment={"year": 2026, "text": "每月为社区老人义剪一次"}
+            volunteer_id=made["id"],
+            commitment={"year": this_year(), "text": "每月为社区老人义剪一次"},
         )
-        commitments = rpc.volunteers.list_commitments(city="cixi", year=2026)["items"]
+        commitments = rpc.volunteers.list_commitments(city="cixi", year=this_year())["items"]
         assert made["id"] in [c["volunteer_id"] for c in commitments]
         complaint = rpc.volunteers.record_complaint(
             volunteer_id=made["id"], complaint={"reason": "迟到", "source": "96345"}

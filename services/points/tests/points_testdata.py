@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pioneer import ids
+from pioneer.testing.moments import iso_from_now
 
 FANGJIAHETOU = {"lat": 30.2113, "lon": 121.4398}
 
@@ -37,7 +38,7 @@ def wish_closed(volunteer_id: str, wish_id: str | None = None) -> dict[str, Any]
         "title": "想要一台收音机",
         "category": "elderly_care",
         "location": dict(FANGJIAHETOU),
-        "deadline": "2026-12-31T00:00:00+08:00",
+        "deadline": iso_from_now(days=30),
         "volunteer_id": volunteer_id,
         "volunteer_city": ids.city_of(volunteer_id),
         "rating": 5,

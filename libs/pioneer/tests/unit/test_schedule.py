@@ -6,6 +6,8 @@ import pytest
 from pioneer.schedule import ScheduleError, is_open_at, normalise_rrule
 
 SH = ZoneInfo("Asia/Shanghai")
+# The moments below are fixed on purpose: each is a known weekday or week of the calendar, and
+# is_open_at takes the moment as an argument and reads no clock.
 # "Tue and Thu afternoons and weekends" (Cixi, Longshan Fangjiahetou station)
 CIXI = [
     {"rrule": "FREQ=WEEKLY;BYDAY=TU,TH", "start": "13:30", "end": "17:00"},

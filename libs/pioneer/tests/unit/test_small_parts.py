@@ -108,7 +108,7 @@ def test_a_past_suspension_counts_as_over_in_python_and_in_sql():
 
     from pioneer import replica
 
-    now = datetime(2026, 11, 25, tzinfo=UTC)
+    now = datetime(2026, 11, 25, tzinfo=UTC)  # effective_status takes now as an argument
     cases = {
         "active": ("active", None),
         "served": ("suspended", now - timedelta(seconds=1)),

@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 from pioneer import ids
 from pioneer.testing.fixtures import volunteer_event, wait_for
+from pioneer.testing.moments import iso_from_now
 
 
 def inbox_of(client, recipient_id, **kwargs):
@@ -45,7 +46,7 @@ def test_events_reach_the_right_inboxes_once(
         status="suspended",
         skills=["elderly_care"],
         location=dict(FANGJIAHETOU),
-        suspended_until="2099-01-01T00:00:00+08:00",
+        suspended_until=iso_from_now(days=30),
     )
     haining = enrol(city="haining", skills=["elderly_care"], location=dict(FANGJIAHETOU))
 
@@ -180,7 +181,7 @@ def test_events_reach_the_right_inboxes_once(
             status="suspended",
             version=5,
             skills=["elderly_care"],
-            suspended_until="2099-01-01T00:00:00+08:00",
+            suspended_until=iso_from_now(days=30),
             location=dict(FANGJIAHETOU),
         ),
     )

@@ -30,7 +30,7 @@ def delivery(url: str | None = None, channel: str = "webhook") -> Delivery:
         title="新的微心愿：老花镜",
         body="居家养老，距您约 1.2 公里。",
         channel=channel,
-        created_at="2026-11-25T18:00:00+08:00",
+        created_at="2026-11-25T18:00:00+08:00",  # only carried into the payload
         webhook_url=url,
     )
 

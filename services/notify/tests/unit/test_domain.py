@@ -16,7 +16,10 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def at(hh: int, mm: int = 0, day: int = 25) -> datetime:
-    """A UTC instant at local ``hh:mm`` in Asia/Shanghai on 2026-11-``day``."""
+    """A UTC instant at local ``hh:mm`` in Asia/Shanghai on 2026-11-``day``.
+
+    Fixed on purpose: the rules under test take the time as an argument and read no clock,
+    and the bodies they write show these dates."""
     return datetime(2026, 11, day, hh, mm, tzinfo=SHANGHAI).astimezone(UTC)
 
 

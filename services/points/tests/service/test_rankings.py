@@ -15,7 +15,9 @@ def test_leaderboards_by_city_period_team_and_peers(
 ):
     a, b, c = enrol(), enrol(), enrol()
     h = enrol(city="haining")
-    # Work done in different months; c ties with a over all time.
+    # Work done in different months; c ties with a over all time. The dates are fixed on
+    # purpose: the test is about period boundaries (a year's last half hour in Asia/Shanghai),
+    # and the work's time comes from the event, not from the clock.
     dispatch_event(
         "stations",
         "volunteer_checked_in",

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from pioneer import ids
 from pioneer.testing.client import RpcClient
+from pioneer.testing.moments import iso_from_now
 
 
 def error_of(call, *args, **kwargs) -> RemoteError:
@@ -92,7 +93,7 @@ def test_redeeming_reversing_and_the_rules(points, admin, rpc, token, enrol, spy
     )
     # A suspended volunteer cannot redeem; an unknown one is NotFound; items of another city
     # do not take this city's points.
-    enrol(volunteer_id, status="suspended", version=2, suspended_until="2099-01-01T00:00:00+00:00")
+    enrol(volunteer_id, status="suspended", version=2, suspended_until=iso_from_now(days=30))
     error = error_of(me.call, "points", "redeem", volunteer_id, item["id"], 1, "k2")
     assert error.exc_type == "Suspended"
     error = error_of(admin.call, "points", "redeem", ids.new_id("cixi", "vol"), item["id"], 1, "k")

@@ -15,6 +15,7 @@ from stations_testdata import station_data
 from pioneer import ids
 from pioneer.paging import encode_cursor
 from pioneer.testing.fixtures import volunteer_event, wait_for
+from pioneer.testing.moments import iso_from_now
 
 POST_FIELDS = {
     "id",
@@ -188,7 +189,7 @@ def test_volunteer_status_comes_from_the_replica(station, admin, enrol, database
         assert refused.exc_type == "Suspended", status
     # Suspended later (a newer version of a volunteer who was active): refused from then on.
     later = enrol()
-    enrol(later, status="suspended", version=2, suspended_until="2099-01-01T00:00:00+08:00")
+    enrol(later, status="suspended", version=2, suspended_until=iso_from_now(days=30))
     assert error_of(admin.call, "stations", "claim_post", post["id"], later).exc_type == (
         "Suspended"
     )

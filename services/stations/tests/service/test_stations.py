@@ -8,6 +8,7 @@ from stations_testdata import FANGJIAHETOU, station_data
 
 from pioneer import geo, ids
 from pioneer.testing.fixtures import wait_for
+from pioneer.testing.moments import SATURDAY, WEDNESDAY, next_local
 
 
 def test_create_get_update_station(stations, admin, spy):
@@ -123,7 +124,7 @@ def test_list_stations_open_at(stations, admin):
             "stations",
             "list_stations",
             city="cixi",
-            open_at="2026-11-28T10:00:00+08:00",
+            open_at=next_local(SATURDAY, "10:00"),
             limit=2,
             cursor=cursor,
         )
@@ -171,7 +172,7 @@ def test_search_nearby_sorted_within_radius(stations, admin):
         "search_nearby",
         {"lat": lat, "lon": lon},
         1000,
-        open_at="2026-11-25T10:00:00+08:00",
+        open_at=next_local(WEDNESDAY, "10:00"),
     )  # Wednesday morning: all closed
     assert closed["items"] == []
 

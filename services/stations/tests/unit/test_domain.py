@@ -8,6 +8,7 @@ import pytest
 from stations import domain
 
 KEYS = {"k1": "first-secret-of-enough-length", "k2": "second-secret-of-enough-length"}
+# A fixed moment on purpose: these rules take the time as an argument and read no clock.
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 ACTIVITY = "cixi-act-01JD0000000000000000000000"
 
@@ -88,7 +89,7 @@ def test_nearby_ranking_filters_by_radius_and_hours_then_sorts():
         SimpleNamespace(id="far", lat=30.3, lon=121.2, opening_hours=weekend),  # ~11 km
     ]
     assert [x.row.id for x in domain.rank_nearby(rows, *here, 1000, None, 10)] == ["c", "b", "a"]
-    saturday_noon = datetime(2026, 11, 28, 12, 0, tzinfo=timezone(timedelta(hours=8)))
+    saturday_noon = datetime(2026, 11, 28, 12, 0, tzinfo=timezone(timedelta(hours=8)))  # a Saturday
     ranked = domain.rank_nearby(rows, *here, 1000, saturday_noon, 10)
     assert [x.row.id for x in ranked] == ["b", "a"]
     assert ranked[0].distance_m == pytest.approx(200, abs=5)

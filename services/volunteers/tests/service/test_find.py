@@ -7,9 +7,10 @@ from nameko.exceptions import RemoteError
 from volunteers_testdata import LONGSHAN, masked, volunteer_data
 
 from pioneer import geo
+from pioneer.testing.moments import SATURDAY, WEDNESDAY, next_local
 
-SATURDAY_10 = "2026-11-28T10:00:00+08:00"
-WEDNESDAY_10 = "2026-11-25T10:00:00+08:00"
+SATURDAY_10 = next_local(SATURDAY, "10:00")
+WEDNESDAY_10 = next_local(WEDNESDAY, "10:00")
 
 
 def all_pages(client, **kwargs):

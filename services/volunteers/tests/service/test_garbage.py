@@ -8,6 +8,7 @@ from nameko.exceptions import RemoteError
 from volunteers_testdata import volunteer_data
 
 from pioneer.testing.garbage import BAD_CREDENTIALS, garbage_calls, send_garbage
+from pioneer.testing.moments import SATURDAY, next_local
 
 TABLES = ["volunteers", "volunteer_skills", "teams", "team_members", "commitments", "complaints"]
 
@@ -30,7 +31,7 @@ def test_garbage_to_every_method(volunteers, admin, rpc, token, count_rows):
             "skill": "repair",
             "near": {"lat": 30.2, "lon": 121.4},
             "radius_m": 1000,
-            "available_at": "2026-11-28T10:00:00+08:00",
+            "available_at": next_local(SATURDAY, "10:00"),
             "status": "active",
             "limit": 10,
             "cursor": None,

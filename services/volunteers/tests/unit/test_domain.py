@@ -9,6 +9,7 @@ from pioneer import geo
 from volunteers import domain
 from volunteers.domain import Standing
 
+# A fixed moment on purpose: these rules take the time as an argument and read no clock.
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 ACTIVE = Standing("active", None, 0)
 
@@ -91,7 +92,7 @@ def test_measure_filters_radius_cursor_and_availability():
     assert found[0].distance_m == pytest.approx(geo.distance_m(lat, lon, lat + 0.001, lon), abs=0.1)
     after = (found[0].distance_m, "a")
     assert [f.id for f in domain.measure(rows, lat, lon, 1000, after, None)] == ["b", "c"]
-    saturday = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+    saturday = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # a Saturday, 10:00 in Shanghai
     assert [f.id for f in domain.measure(rows, lat, lon, 1000, None, saturday)] == ["a"]
 
 

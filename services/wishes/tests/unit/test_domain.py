@@ -7,6 +7,7 @@ import pytest
 
 from wishes import domain
 
+# A fixed moment on purpose: these rules take the time as an argument and read no clock.
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
 # Every (state, action) pair the machine allows, and where it leads.
