@@ -38,9 +38,11 @@ format: venv
 	@.venv/bin/ruff check --fix .
 	@.venv/bin/ruff format .
 
-## Everything: lint, unit, service (SQLite + PostgreSQL, real broker), end to end.
+## Everything: lint, unit, service (SQLite + PostgreSQL, real broker), end to end; then the
+## date-touching tests again with the clock moved years ahead (scripts/test-moved-clock.sh).
 test: venv broker lint
 	@$(PY) -m pytest -q
+	@scripts/test-moved-clock.sh
 
 bench: venv broker
 	@$(PY) -m bench

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The suite's date check: run the tests that touch dates again with every process's clock
+# moved years ahead (libfaketime, Debian's `faketime`), so a test that passes today only
+# because of a fixed date fails now, not next month.
+#
+# What runs moved: the unit tests, every service's service tests (SQLite only: dates do not
+# depend on the storage engine) and the end-to-end tests, whose deployments inherit the moved
+# clock. RabbitMQ and PostgreSQL keep the real time; nothing in Pioneer reads theirs.
+# CLOCK_AHEAD (default 800d, libfaketime's syntax) sets how far.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail() { echo "moved clock: $*" >&2; exit 1; }
+AHEAD=${CLOCK_AHEAD:-800d}
+
+if ! command -v faketime >/dev/null; then
+  command -v apt-get >/dev/null || fail "faketime is missing and there is no apt-get to install it"
+  [ "$(id -u)" = 0 ] || fail "faketime is missing; installing it needs root"
+  echo "moved clock: installing faketime (Debian package)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q faketime >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q faketime >/dev/null; } \
+    || fail "apt-get install faketime failed"
+fi
+
+echo "moved clock: the date-touching tests again, $AHEAD ahead ($(faketime -f "+$AHEAD" date -u +%F))"
+# The real time goes in beside, so a test can prove the clock did move (test_moved_clock.py).
+export PIONEER_REAL_EPOCH PIONEER_CLOCK_AHEAD="$AHEAD"
+PIONEER_REAL_EPOCH=$(date +%s)
+exec faketime -f "+$AHEAD" .venv/bin/python -m pytest -q \
+  libs/pioneer/tests/unit services tests/e2e \
+  --ignore-glob='services/*/tests/storage' -k "not postgresql" "$@"
