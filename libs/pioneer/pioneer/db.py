@@ -200,8 +200,8 @@ def reading(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
-def migrate(engine: Engine, script_location: str | Path) -> None:
-    """Bring the database to the newest migration (alembic), one migrator at a time."""
+def migrate(engine: Engine, script_location: str | Path, revision: str = "head") -> None:
+    """Bring the database to the newest migration (or ``revision``), one migrator at a time."""
     from alembic import command
     from alembic.config import Config
 
@@ -212,7 +212,7 @@ def migrate(engine: Engine, script_location: str | Path) -> None:
             # Replicas starting together must not migrate twice.
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
 
 def refresh_statistics(engine: Engine) -> None:

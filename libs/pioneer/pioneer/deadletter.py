@@ -17,6 +17,7 @@ from kombu import Exchange, Queue
 from nameko.amqp.publish import Publisher
 
 from . import clock
+from .events import PoisonMessage
 
 ATTEMPTS_HEADER = "x-pioneer-attempts"
 QUEUE_HEADER = "x-pioneer-queue"
@@ -59,10 +60,6 @@ def dlq_queue(service: str) -> Queue:
         routing_key=dlq_name(service),
         durable=True,
     )
-
-
-class PoisonMessage(Exception):
-    """A message no retry can fix (not an event envelope): parked at once."""
 
 
 class DeadLetters:

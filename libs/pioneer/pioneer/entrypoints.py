@@ -36,9 +36,8 @@ from nameko.timer import Timer
 from pydantic import BaseModel, ConfigDict, create_model
 
 from . import ids
-from .deadletter import PoisonMessage
 from .errors import CONTRACT_ERRORS, ValidationError
-from .events import Event, parse_event
+from .events import Event, PoisonMessage, parse_event
 from .kernel import Kernel
 from .relay import producer_pool
 from .schemas import validate

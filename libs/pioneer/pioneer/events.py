@@ -8,9 +8,19 @@ beneficiary or requester contacts never travel in events.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from .schedule import ScheduleError, parse_hhmm, parse_rule
+
+D = TypeVar("D", bound=BaseModel)
+
+
+class PoisonMessage(Exception):
+    """A message no retry can fix (not an event envelope, or data its type does not allow):
+    parked in the dead-letter queue at once, with this as its reason."""
 
 
 class Event(BaseModel):
@@ -32,6 +42,16 @@ def parse_event(payload: Any) -> Event:
     return Event.model_validate(payload)
 
 
+def read_data(model: type[D], event: Event) -> D:
+    """``event.data`` as ``model``; ``PoisonMessage`` naming the field if it is not one."""
+    try:
+        return model.model_validate(event.data)
+    except PydanticValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "data"
+        raise PoisonMessage(f"{event.type}: data.{where}: {first['msg']}") from None
+
+
 class EventData(BaseModel):
     """Base of event data models: tolerant of fields added by newer producers."""
 
@@ -41,6 +61,24 @@ class EventData(BaseModel):
 class Point(EventData):
     lat: float
     lon: float
+
+
+def _checked_window(entry: dict[str, str]) -> dict[str, str]:
+    # The same structural check as the edge (not its horizon: see ``schedule``), so a rule no
+    # evaluation could bound is parked, not stored.
+    try:
+        parse_rule(entry["rrule"])
+        parse_hhmm(entry["start"])
+        parse_hhmm(entry["end"])
+    except KeyError as exc:
+        raise ValueError(f"{exc.args[0]} is required") from None
+    except ScheduleError as exc:
+        raise ValueError(str(exc)) from None
+    return entry
+
+
+# Opening hours or availability as events carry them: ``{"rrule", "start", "end"}`` entries.
+ScheduleData = list[Annotated[dict[str, str], AfterValidator(_checked_window)]]
 
 
 # --- volunteers -------------------------------------------------------------------------------
@@ -68,7 +106,7 @@ class VolunteerChanged(EventData):
     is_party_member: bool | None = None
     skills: list[str] = []
     location: Point | None = None
-    availability: list[dict[str, str]] = []
+    availability: ScheduleData = []
     reason: str | None = None
     # The ids of the teams the volunteer belongs to (``None``: not told, from older producers).
     teams: list[str] | None = None
@@ -121,7 +159,7 @@ class StationChanged(EventData):
     location: Point
     kind: str
     services: list[str]
-    opening_hours: list[dict[str, str]]
+    opening_hours: ScheduleData
     standard: dict[str, bool]
     meets_standard: bool
     version: int

@@ -71,3 +71,27 @@ def create_kernel_tables(op: Any) -> None:
         sa.PrimaryKeyConstraint("event_id", "handler", name="pk_processed_events"),
     )
     op.create_index("ix_processed_events_processed_at", "processed_events", ["processed_at"])
+
+
+def drop_unreadable_schedule_entries(op: Any, table: str, column: str, key: str = "id") -> None:
+    """Remove the opening-hours or availability entries that ``schedule`` cannot read from
+    every row of ``table`` (stored before rules were checked structurally). Such an entry is
+    never open, so queries answer as before, and the events that carry the row stop being
+    refused by their consumers. Reads in key order, a thousand rows at a time."""
+    from .schedule import readable_entries
+
+    bind = op.get_bind()
+    rows = sa.table(table, sa.column(key), sa.column(column, sa.JSON))
+    last = None
+    while True:
+        query = sa.select(rows.c[key], rows.c[column]).order_by(rows.c[key]).limit(1000)
+        if last is not None:
+            query = query.where(rows.c[key] > last)
+        batch = bind.execute(query).all()
+        if not batch:
+            return
+        for row_key, entries in batch:
+            kept = readable_entries(entries)
+            if kept != entries:
+                bind.execute(sa.update(rows).where(rows.c[key] == row_key).values({column: kept}))
+        last = batch[-1][0]

@@ -23,7 +23,7 @@ from .batching import batch_event_handler
 from .db import NAMING_CONVENTION, UtcDateTime
 from .entrypoints import event_handler
 from .errors import NotFound, Suspended
-from .events import Event, VolunteerChanged
+from .events import Event, VolunteerChanged, read_data
 
 # How long a replica's batch of registrations or profile changes waits for more to join it:
 # replicas follow "within a couple of seconds", and at a steady few hundred a second this
@@ -150,7 +150,7 @@ def apply_volunteer_events(session: Session, events: list[Event]) -> list[str]:
     now = clock.utcnow()
     rows = []
     for event in events:
-        data = VolunteerChanged.model_validate(event.data)
+        data = read_data(VolunteerChanged, event)
         rows.append(
             {
                 "volunteer_id": data.volunteer_id,

@@ -24,6 +24,7 @@ from pioneer.events import (
     RequestChanged,
     VolunteerChanged,
     WishChanged,
+    read_data,
 )
 from pioneer.kernel import RequestContext
 from pioneer.paging import decode_id_cursor, page
@@ -60,7 +61,7 @@ def _service_name(ctx: RequestContext, city: str, code: str) -> str:
 
 def wish_published(ctx: RequestContext, uow: Any, event: Event) -> int:
     """Active volunteers of the wish's city with its category as a skill, inside the circle."""
-    wish = WishChanged.model_validate(event.data)
+    wish = read_data(WishChanged, event)
     if not ctx.serves(wish.city):
         return 0  # the wish's home deployment tells its volunteers
     now = clock.utcnow()
@@ -83,7 +84,7 @@ def wish_published(ctx: RequestContext, uow: Any, event: Event) -> int:
 
 def wish_claimed(ctx: RequestContext, uow: Any, event: Event) -> int:
     """The city's admins' inbox (``admins:<city>``)."""
-    wish = WishChanged.model_validate(event.data)
+    wish = read_data(WishChanged, event)
     if not ctx.serves(wish.city):
         return 0
     words = domain.wish_claimed_words(wish.title, wish.volunteer_id or "?")
@@ -96,7 +97,7 @@ def wish_claimed(ctx: RequestContext, uow: Any, event: Event) -> int:
 def request_changed(ctx: RequestContext, uow: Any, event: Event) -> int:
     """New offers to the offered volunteers; ended offers (timed out, taken by another,
     cancelled) to the volunteers who lost them. Emergency offers ignore quiet hours."""
-    request = RequestChanged.model_validate(event.data)
+    request = read_data(RequestChanged, event)
     now = clock.utcnow()
     if uow.session.get_bind().dialect.name == "postgresql":
         # One request's events are decided one after another (SQLite writers already are): two
@@ -174,7 +175,7 @@ def request_changed(ctx: RequestContext, uow: Any, event: Event) -> int:
 def volunteer_changed(ctx: RequestContext, uow: Any, event: Event, kind: str | None) -> str:
     """Fold a volunteers event into the directory; for a suspension, reinstatement or removal
     newer than what the directory held, tell the volunteer. The volunteer's id."""
-    data = VolunteerChanged.model_validate(event.data)
+    data = read_data(VolunteerChanged, event)
     # Locked (PostgreSQL), so two events of one volunteer handled at once on their separate
     # queues decide "newer than held" one after the other.
     held = uow.session.execute(
@@ -200,7 +201,7 @@ def volunteers_changed(uow: Any, volunteer_ids: list[str]) -> None:
 
 def points_redeemed(ctx: RequestContext, uow: Any, event: Event) -> int:
     """The volunteer who redeemed: item, quantity, points spent and the balance left."""
-    entry = PointsChanged.model_validate(event.data)
+    entry = read_data(PointsChanged, event)
     if not ctx.serves(entry.city):
         return 0
     words = domain.redemption_words(

@@ -16,14 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import and_, bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from pioneer import auth, clock, ids
 from pioneer.db import UtcDateTime, conflict_insert
-from pioneer.deadletter import PoisonMessage
 from pioneer.errors import Conflict, Forbidden, NotFound, ValidationError
 from pioneer.events import (
     Event,
@@ -32,6 +29,7 @@ from pioneer.events import (
     VolunteerChanged,
     VolunteerCheckedIn,
     WishChanged,
+    read_data,
 )
 from pioneer.kernel import RequestContext
 from pioneer.paging import decode_cursor, decode_id_cursor, encode_cursor, page
@@ -436,15 +434,6 @@ def credit_many(uow: Any, works: list[Work]) -> list[str | None]:
 # --- earning from events ------------------------------------------------------------------------
 
 
-def _data(model: type[BaseModel], event: Event) -> Any:
-    try:
-        return model.model_validate(event.data)
-    except PydanticValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "data"
-        raise PoisonMessage(f"{event.type}: data.{where}: {first['msg']}") from None
-
-
 def _ours(ctx: RequestContext, volunteer_id: str | None, volunteer_city: str | None) -> bool:
     """Points are kept in the volunteer's home city: another deployment credits the others
     (it receives its own federated copy of the event)."""
@@ -461,7 +450,7 @@ def on_checked_in(ctx: RequestContext, uow: Any, events: list[Event]) -> list[st
     outcomes: list[str | None] = []
     works: list[Work] = []
     for event in events:
-        data = _data(VolunteerCheckedIn, event)
+        data = read_data(VolunteerCheckedIn, event)
         if not _ours(ctx, data.volunteer_id, data.volunteer_city):
             outcomes.append("ignored")
             continue
@@ -484,7 +473,7 @@ def _credit_event(
 ) -> None:
     """Credit the volunteer a wishes event names, in its home city, with what
     ``earning_of(data, rules)`` says the work earns (``None``: nothing)."""
-    data = _data(model, event)
+    data = read_data(model, event)
     if not _ours(ctx, data.volunteer_id, data.volunteer_city):
         return
     earning = earning_of(data, ctx.settings.rules(data.volunteer_city))
@@ -528,7 +517,7 @@ def update_memberships(uow: Any, events: list[Event]) -> None:
     (an older event changes nothing). A batch takes three statements however long it is."""
     newest: dict[str, tuple[int, list[str]]] = {}
     for event in events:
-        data = VolunteerChanged.model_validate(event.data)
+        data = read_data(VolunteerChanged, event)
         if data.teams is None:
             continue
         held = newest.get(data.volunteer_id)
@@ -559,7 +548,7 @@ def on_peer_points(ctx: RequestContext, uow: Any, event: Event) -> str | None:
     """A peer deployment's ranked entry (federated ``points.events``) into the all-cities
     totals, once per entry (this deployment's own are acknowledged before they get here:
     ``peers_only``). The outcome: ``None`` (counted), ``ignored`` or ``duplicate``."""
-    data = _data(PointsChanged, event)
+    data = read_data(PointsChanged, event)
     if ctx.serves(data.city) or data.ranked is False:
         return "ignored"
     kind = data.kind or domain.ADJUST

@@ -20,6 +20,7 @@ from pioneer.events import (
     PostClaimChanged,
     StationChanged,
     VolunteerCheckedIn,
+    read_data,
 )
 from pioneer.kernel import RequestContext
 from pioneer.paging import decode_id_cursor, encode_cursor, page
@@ -345,7 +346,7 @@ def search_nearby(
 def replicate_station(ctx: RequestContext, uow: Any, event: Event) -> None:
     """Keep a read-only copy of another deployment's station (federated cities); the service
     skips its own stations' events before a transaction starts."""
-    data = StationChanged.model_validate(event.data)
+    data = read_data(StationChanged, event)
     # Locked: two versions handled at once must not both pass the version check (PostgreSQL;
     # SQLite's IMMEDIATE write transactions already run one at a time).
     row = uow.session.get(Station, data.station_id, with_for_update=True)

@@ -3,6 +3,7 @@ fields, injection strings. Used by each service's garbage test with one valid ca
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from nameko.exceptions import RemoteError
@@ -91,3 +92,38 @@ def send_garbage(
             continue
         assert method in reads, f"{method} accepted garbage: {str(kwargs)[:300]}"
     return seen
+
+
+# Recurrence rules dateutil loops on forever or for seconds. Unreadable ones no evaluation can
+# bound: refused at the edge and parked by consumers. Never-occurring ones are readable (and
+# cheap here): refused at the edge only. Stored, any of them answers "not open".
+UNREADABLE_RRULES = [
+    "FREQ=DAILY;INTERVAL=0",
+    "FREQ=WEEKLY;INTERVAL=-1",
+    "FREQ=DAILY;COUNT=0",
+    "FREQ=YEARLY;BYWEEKNO=1",
+    "FREQ=DAILY;UNTIL=20261231T000000Z",
+]
+NEVER_OCCURRING_RRULES = [
+    "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+    "FREQ=DAILY;BYMONTH=4;BYMONTHDAY=31",
+    "FREQ=MONTHLY;BYDAY=20WE",
+]
+HOSTILE_RRULES = UNREADABLE_RRULES + NEVER_OCCURRING_RRULES
+# The same rules as an opening-hours or availability entry.
+HOSTILE_WINDOWS = [{"rrule": rule, "start": "00:00", "end": "23:59"} for rule in HOSTILE_RRULES]
+# What a database may hold from before the checks: the hostile rules, and a rule that is over.
+STORED_GARBAGE = [
+    *HOSTILE_WINDOWS,
+    {"rrule": "FREQ=DAILY;UNTIL=20200101", "start": "00:00", "end": "23:59"},
+]
+
+
+def answers_ping_within(client: Any, service: str, seconds: float = 1.0) -> float:
+    """Fail unless ``service`` answers ``ping`` within ``seconds``; the time it took."""
+    began = time.monotonic()
+    reply = client.call_async(service, "ping")
+    assert reply.result()["service"] == service
+    took = time.monotonic() - began
+    assert took < seconds, f"{service} took {took:.2f} s to answer ping"
+    return took
