@@ -39,6 +39,7 @@ from pioneer.testing.ports import free_port_block  # noqa: E402
 
 from . import notify as notify_bench  # noqa: E402
 from . import points, volunteers  # noqa: E402
+from . import schedule as schedule_bench  # noqa: E402
 from .measure import Clients, Result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -564,12 +565,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["stations", "volunteers", "wishes", "points", "notify"],
-        help="measure one service (and echo) only",
+        choices=["stations", "volunteers", "wishes", "points", "notify", "schedule"],
+        help="measure one service (and echo) only; schedule: the rules' worst cases alone",
     )
     args = parser.parse_args(argv)
     logging.getLogger("amqp").setLevel(logging.ERROR)
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.only == "schedule":  # in-process, no broker: nothing to start
+        rows = schedule_bench.report()
+        (OUT / "schedule.json").write_text(json.dumps(rows, indent=2) + "\n")
+        return 0
     # One run at a time: two would share var/bench/run and both cores, and measure nothing.
     lock = (OUT / ".lock").open("w")
     try:
@@ -623,7 +628,10 @@ def main(argv: list[str] | None = None) -> int:
             bench_wishes(bench, args, results)
     finally:
         bench.close()
+    print()
+    schedule_rows = schedule_bench.report()
     document = report(results, args)
+    document["schedule"] = schedule_rows
     if seeded is not None:
         document["points_seed"] = {k: v for k, v in seeded.items() if k != "sample"}
     if imported is not None:

@@ -178,14 +178,12 @@ class Rule:
         if self.freq == "WEEKLY":
             first = max(first, ANCHOR)
         low, high = first.toordinal(), last.toordinal()
-        kept = self.kept(first.year) if first.year == last.year else None
-        days = [
-            n
-            for n in range(low, high + 1)
-            if n in (kept if kept is not None else self.kept(date.fromordinal(n).year))
-        ]
+        kept = self.kept(first.year)
+        if last.year != first.year:  # a week across New Year
+            kept = kept | self.kept(last.year)
+        days = [n for n in range(low, high + 1) if n in kept]
         if self.bysetpos:
-            days = sorted({days[p - 1 if p > 0 else p] for p in self.bysetpos if _has(days, p)})
+            days = _pick(days, self.bysetpos)
         start, end = ANCHOR.toordinal(), (self.until or date.max).toordinal()
         return tuple(date.fromordinal(n) for n in days if start <= n <= end)
 
@@ -232,6 +230,13 @@ def _kept(rule: Rule, year: int) -> frozenset[int]:
                 offset = d - 1 if d > 0 else length + d
                 if 0 <= offset < length:
                     indexes.append(first + offset)
+    elif rule.byweekday or rule.bynweekday:
+        weekdays = rule.byweekday or {weekday for weekday, _ in rule.bynweekday}
+        indexes = []
+        for month in months:
+            first, end = table.month_starts[month - 1], table.month_starts[month]
+            for weekday in weekdays:
+                indexes.extend(range(first + (weekday - table.days[first][4]) % 7, end, 7))
     else:
         indexes = [
             i for m in months for i in range(table.month_starts[m - 1], table.month_starts[m])
@@ -370,29 +375,63 @@ def _default_from_dtstart(fields: dict[str, Any]) -> None:
 def next_occurrence(rule: Rule, start: date, horizon_days: int = HORIZON_DAYS) -> date | None:
     """The first day on or after ``start`` and within ``horizon_days`` on which ``rule`` occurs.
 
-    Walks the days the BY parts keep, a year table at a time; with BYSETPOS, each period that
-    holds a kept day is expanded once. So a rule that never occurs costs at most the horizon's
-    year tables, and never a walk over empty periods.
+    Walks the days the BY parts keep, a year table at a time, and never a period without one;
+    with BYSETPOS, the kept days of each period are gathered and picked among once. So a rule
+    that never occurs costs at most the horizon's year tables and one pass over their kept days.
     """
     begin = max(start, ANCHOR)
     end = min(start + timedelta(days=horizon_days), rule.until or date.max)
+    if begin > end:
+        return None
+    if rule.bysetpos:
+        # BYSETPOS picks among a whole period's kept days: gather from the first period's start
+        # to the last one's end.
+        scan_low = max(rule.period_days(rule.period_of(begin))[0], ANCHOR).toordinal()
+        scan_high = rule.period_days(rule.period_of(end))[1].toordinal()
+    else:
+        scan_low, scan_high = begin.toordinal(), end.toordinal()
     low, high = begin.toordinal(), end.toordinal()
-    expanded: set[int] = set()
-    for year in range(begin.year, end.year + 1):
+    week_zero = rule.period_days(0)[0].toordinal()
+    current, gathered = -1, []
+    for year in range(date.fromordinal(scan_low).year, date.fromordinal(scan_high).year + 1):
+        table = _year(year)
+        first = table.days[0][0]
         for n in sorted(rule.kept(year)):
-            if not low <= n <= high:
+            if not scan_low <= n <= scan_high:
                 continue
-            day = date.fromordinal(n)
-            index = rule.period_of(day)
+            index = _period_index(rule, table.days[n - first], year, week_zero)
             if index % rule.interval:
                 continue
             if not rule.bysetpos:
-                return day
-            if index not in expanded:
-                expanded.add(index)
-                for found in _occurrences(rule, index):
-                    if begin <= found <= end:
-                        return found
+                return date.fromordinal(n)
+            if index != current:
+                found = _first_picked(rule, gathered, low, high)
+                if found is not None:
+                    return found
+                current, gathered = index, []
+            gathered.append(n)
+    return _first_picked(rule, gathered, low, high)
+
+
+def _period_index(rule: Rule, facts: _DayFacts, year: int, week_zero: int) -> int:
+    if rule.freq == "DAILY":
+        return facts[0] - ANCHOR.toordinal()
+    if rule.freq == "WEEKLY":
+        return (facts[0] - week_zero) // 7
+    if rule.freq == "MONTHLY":
+        return (year - ANCHOR.year) * 12 + facts[1] - 1
+    return year - ANCHOR.year
+
+
+def _pick(days: list[int], positions: tuple[int, ...]) -> list[int]:
+    """BYSETPOS: the days at ``positions`` (1 is the first, -1 the last) of a period's days."""
+    return sorted({days[p - 1 if p > 0 else p] for p in positions if _has(days, p)})
+
+
+def _first_picked(rule: Rule, days: list[int], low: int, high: int) -> date | None:
+    for n in _pick(days, rule.bysetpos):
+        if low <= n <= high:
+            return date.fromordinal(n)
     return None
 
 

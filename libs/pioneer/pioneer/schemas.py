@@ -132,7 +132,12 @@ RRule = Annotated[
 
 
 class RecurringWindow(Input):
-    """An opening-hours or availability entry: days by RRULE, hours by start and end."""
+    """An opening-hours or availability entry: days by RRULE, hours by start and end.
+
+    The rule is RFC 5545's, from DTSTART 2000-01-03: FREQ DAILY, WEEKLY, MONTHLY or YEARLY,
+    INTERVAL 1-1000, UNTIL in local time, BYDAY, BYMONTHDAY, BYYEARDAY, BYMONTH, BYSETPOS and
+    WKST; no COUNT, BYWEEKNO or time parts; and it must occur within eight years of today.
+    """
 
     rrule: RRule
     start: HHMM
