@@ -97,9 +97,8 @@ def render(service: str) -> str:
     ]
     models: dict[str, Any] = {}
     for name, fn in rpc_methods(cls):
-        roles = fn.contract_roles
-        who = "no token needed" if roles is None else ", ".join(f"`{r}`" for r in sorted(roles))
-        lines += [f"### `{name}`", "", inspect.getdoc(fn) or "", "", f"Roles: {who}.", ""]
+        who = fn.contract_policy.describe()
+        lines += [f"### `{name}`", "", inspect.getdoc(fn) or "", "", f"Who: {who}.", ""]
         rows = _argument_rows(fn)
         if rows:
             lines += ["| argument | type | required | default |", "|---|---|---|---|", *rows, ""]

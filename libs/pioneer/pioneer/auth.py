@@ -2,19 +2,22 @@
 
 Every RPC passes through ``authenticate`` before any work: it reads ``authorization`` from the
 nameko context data, checks the signature and expiry (``exp`` required, a small leeway) and the
-entrypoint's roles. City rules need the record, so handlers call ``require_city`` and
-``require_acting_for`` once they know it.
+entrypoint's roles. The rest of a method's access policy is declared with it (``Policy``: the
+city the caller must cover, the volunteer a token acts for, the deployment the record lives in)
+and checked by the same guard once the arguments are bound, so no use case re-checks it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import jwt
 
-from .errors import Forbidden, Unauthorized
+from . import ids
+from .errors import Forbidden, Unauthorized, WrongCity
 
 ADMIN = "admin"
 DISPATCHER = "dispatcher"
@@ -152,12 +155,86 @@ def require_city(caller: Caller, city: str, roles: Iterable[str] | None = None) 
         raise Forbidden(f"token for city '{caller.city}' may not act in '{city}'")
 
 
-def require_acting_for(caller: Caller, volunteer_id: str, volunteer_city: str) -> None:
-    """A volunteer acts only for itself; admin, dispatcher and system for their city's volunteers."""
+def require_acting_for(
+    caller: Caller,
+    volunteer_id: str,
+    volunteer_city: str,
+    staff: Iterable[str] = ACTS_FOR_VOLUNTEERS,
+) -> None:
+    """A volunteer token acts only for itself; the ``staff`` roles (by default admin,
+    dispatcher and system) for the volunteers of their city."""
+    staff = frozenset(staff)
     if VOLUNTEER in caller.roles and caller.sub == volunteer_id:
         return
-    if caller.has(*ACTS_FOR_VOLUNTEERS) and caller.covers(volunteer_city):
+    if caller.has(*staff) and caller.covers(volunteer_city):
         return
-    if VOLUNTEER in caller.roles and not caller.has(*ACTS_FOR_VOLUNTEERS):
+    if VOLUNTEER in caller.roles and not caller.has(*staff):
         raise Forbidden("a volunteer token acts only for its own volunteer id")
     raise Forbidden(f"may not act for volunteers of '{volunteer_city}'")
+
+
+def city_in(value: Any) -> str | None:
+    """The city an argument names: a record id's home city, or a city name itself."""
+    if not isinstance(value, str):
+        return None
+    return ids.city_of(value) if ids.is_valid(value) else value
+
+
+def _resolve(path: str, values: Any) -> Any:
+    value = values
+    for name in path.split("."):
+        value = getattr(value, name, None)
+    return value
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Who may call a method, declared with it and checked by the guard, in this order:
+
+    - ``roles``: the token holds one of them (``None``: no token is needed, ``ping`` only);
+    - ``city``: the argument (a dotted path into the arguments: ``station.city``,
+      ``station_id``) whose city the caller's token must cover;
+    - ``acting_for``: the argument naming a volunteer: a ``volunteer`` token only for its own
+      id, the ``staff`` roles for the volunteers of their city;
+    - ``home``: ``(argument, what)``: the record's city must be served by this deployment,
+      else ``WrongCity`` (writes and home-only reads go to the home deployment).
+    """
+
+    roles: frozenset[str] | None
+    city: str | None = None
+    acting_for: str | None = None
+    staff: frozenset[str] = ACTS_FOR_VOLUNTEERS
+    home: tuple[str, str] | None = None
+
+    def check(self, caller: Caller, values: Any, serves: Callable[[str], bool]) -> None:
+        """The checks after the roles, on the bound arguments ``values``."""
+        if self.city is not None:
+            city = city_in(_resolve(self.city, values))
+            if city is not None and not caller.covers(city):
+                raise Forbidden(f"token for city '{caller.city}' may not act in '{city}'")
+        if self.acting_for is not None:
+            volunteer_id = _resolve(self.acting_for, values)
+            if isinstance(volunteer_id, str):
+                require_acting_for(caller, volunteer_id, ids.city_of(volunteer_id), self.staff)
+        if self.home is not None:
+            path, what = self.home
+            city = city_in(_resolve(path, values))
+            if city is not None and not serves(city):
+                raise WrongCity(city, what)
+
+    def describe(self) -> str:
+        """The policy in words, for the API reference."""
+        if self.roles is None:
+            return "no token needed"
+        parts = [", ".join(f"`{r}`" for r in sorted(self.roles))]
+        if self.city is not None:
+            parts.append(f"of the city of `{self.city}`")
+        if self.acting_for is not None:
+            staff = ", ".join(f"`{r}`" for r in sorted(self.staff))
+            parts.append(
+                f"a `volunteer` token only as `{self.acting_for}`; {staff} for the volunteers"
+                " of their city"
+            )
+        if self.home is not None:
+            parts.append(f"at the home deployment of `{self.home[0]}` (else `WrongCity`)")
+        return "; ".join(parts)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import ValidationError
+
 CATEGORIES: dict[str, str] = {
     "life_services": "生活服务",
     "repair_maintenance": "维修服务",
@@ -95,3 +97,12 @@ class Catalog:
     def unknown(self, city: str, codes: list[str]) -> list[str]:
         """The codes of ``codes`` that ``city`` does not know, in order."""
         return [c for c in codes if not self.knows(city, c)]
+
+    def require_known(self, city: str, field: str, codes: str | list[str]) -> None:
+        """``ValidationError`` naming the field (``station.services.1`` for an item of a list,
+        ``post.category`` for one code) unless ``city`` knows every code."""
+        items = [(field, codes)] if isinstance(codes, str) else enumerate(codes)
+        for where, code in items:
+            if not self.knows(city, code):
+                name = where if isinstance(codes, str) else f"{field}.{where}"
+                raise ValidationError(name, f"unknown service code {code!r}")

@@ -228,10 +228,12 @@ def refresh_statistics(engine: Engine) -> None:
         connection.exec_driver_sql("ANALYZE")
 
 
-def conflict_insert(session: Session, table: Table) -> Any:
+def conflict_insert(session: Session | Connection, table: Table) -> Any:
     """``INSERT`` into ``table`` with ``on_conflict_do_nothing`` / ``on_conflict_do_update``,
-    from the dialect of the session's database (SQLite and PostgreSQL spell them alike)."""
-    if session.get_bind().dialect.name == "postgresql":
+    from the dialect of the session's (or connection's) database (SQLite and PostgreSQL spell
+    them alike)."""
+    bind = session.get_bind() if isinstance(session, Session) else session
+    if bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
@@ -256,6 +258,9 @@ class UnitOfWork:
 
     Use as a context manager: it commits on a clean exit and rolls back on an exception, so
     nothing is half-written. Events emitted inside reach the broker only after the commit.
+    ``store`` is the service's store (the class holding its SQL) over this transaction's
+    session; ``reading()`` gives the same store over a read-only connection, for the reads
+    that need no transaction (cheaper: no ORM session, no write lock).
     """
 
     def __init__(
@@ -265,14 +270,25 @@ class UnitOfWork:
         headers: dict[str, Any] | None = None,
         on_commit: Callable[[], None] | None = None,
         readonly: bool = False,
+        store: Callable[[Any], Any] | None = None,
+        reads: Engine | None = None,
     ) -> None:
         self._engine = engine
         self._cities = cities
         self._headers = headers or {}
         self._on_commit = on_commit
         self._readonly = readonly
+        self._store_class = store
+        self._reads = reads or engine
         self.session: Session
+        self.store: Any = None
         self._outbox_rows: list[dict[str, Any]] = []
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        """The store over a read-only connection (no transaction of this unit of work)."""
+        with reading(self._reads) as connection:
+            yield self._store_class(connection) if self._store_class else connection
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -284,6 +300,9 @@ class UnitOfWork:
         if self._readonly and self._engine.dialect.name == "sqlite":
             # Readers need no write lock; WAL lets them run beside a writer.
             self.session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+        self._outbox_rows = []
+        if self._store_class is not None:
+            self.store = self._store_class(self.session)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

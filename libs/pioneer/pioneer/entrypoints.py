@@ -3,7 +3,9 @@
 ``rpc`` makes a contract method out of a plain, type-annotated method: the guard checks the
 token and roles first, then the arguments are bound (positionally or by name) to a pydantic
 model built from the signature, so a wrong type, an unknown or missing argument is a
-``ValidationError`` naming the field; the result (pydantic models) goes out as JSON.
+``ValidationError`` naming the field; then the rest of the method's declared access policy
+(``auth.Policy``: city, acting for a volunteer, home deployment). The result (pydantic models)
+goes out as JSON.
 
 ``event_handler`` receives an envelope at least once: inside one unit of work it records the
 ``event_id`` as processed for this handler (a repeat is skipped) and runs the handler, so the
@@ -35,7 +37,7 @@ from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
 from nameko.timer import Timer
 from pydantic import BaseModel, ConfigDict, create_model
 
-from . import ids
+from . import auth, ids
 from .errors import CONTRACT_ERRORS, ValidationError
 from .events import Event, PoisonMessage, parse_event
 from .kernel import Kernel
@@ -197,10 +199,23 @@ def _city_hint(names: list[str], values: BaseModel) -> str | None:
 
 
 def rpc(
-    roles: Iterable[str] | None, sensitive: tuple[str, ...] = ()
+    roles: Iterable[str] | None,
+    sensitive: tuple[str, ...] = (),
+    *,
+    city: str | None = None,
+    acting_for: str | None = None,
+    staff: Iterable[str] = auth.ACTS_FOR_VOLUNTEERS,
+    home: tuple[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Any]:
-    """A contract RPC method. ``roles=None`` means no token is needed (``ping`` only)."""
+    """A contract RPC method and its access policy (``auth.Policy``, checked by the guard).
+
+    ``roles=None`` means no token is needed (``ping`` only). ``city``, ``acting_for`` and
+    ``home`` name arguments (dotted paths into them): the city the caller must cover, the
+    volunteer a token acts for (``staff`` may act for their city's volunteers), and the record
+    that must live in this deployment, as ``(argument, what it is)``.
+    """
     allowed = None if roles is None else frozenset(roles)
+    policy = auth.Policy(allowed, city, acting_for, frozenset(staff), home)
 
     def decorator(fn: Callable[..., Any]) -> Any:
         model_and_names: list[Any] = []
@@ -214,15 +229,18 @@ def rpc(
             if allowed is not None:
                 context.authenticate(allowed)
             values = bind_arguments(model, names, args, kwargs)
-            city = _city_hint(names, values)
-            if city:
-                context.bind(city=city)
+            hint = _city_hint(names, values)
+            if hint:
+                context.bind(city=hint)
+            if allowed is not None:
+                policy.check(context.caller, values, context.serves)
             result = fn(self, **{name: getattr(values, name) for name in names})
             if isinstance(result, BaseModel):
                 return JsonResult(result.__pydantic_serializer__.to_json(result))
             return _jsonable(result)
 
         entry.contract_roles = allowed  # type: ignore[attr-defined]
+        entry.contract_policy = policy  # type: ignore[attr-defined]
         entry.contract_arguments = lambda: arguments_model(fn)  # type: ignore[attr-defined]
         return ContractRpc.decorator(
             expected_exceptions=CONTRACT_ERRORS, sensitive_arguments=sensitive

@@ -10,6 +10,8 @@ range scans, and only the candidates found are checked with the exact great-circ
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_
@@ -50,6 +52,49 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dl = math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True)
+class Nearby:
+    """A candidate inside the circle: its distance (to 0.1 m), its key and the row itself."""
+
+    distance_m: float
+    key: str
+    row: Any
+
+
+def rank_nearby(
+    candidates: Iterable[Any],
+    lat: float,
+    lon: float,
+    radius_m: float,
+    *,
+    key: Callable[[Any], str] = lambda row: row.id,
+    keep: Callable[[Any], bool] | None = None,
+    after: tuple[float, str] | None = None,
+    limit: int | None = None,
+) -> list[Nearby]:
+    """The candidates (rows with ``lat`` and ``lon``) inside the circle, nearest first, ties by
+    key: each key once (at its nearest), only rows ``keep`` accepts, only past ``after`` in
+    ``(distance, key)`` order (a cursor), at most ``limit``. Unlocated rows are skipped."""
+    chosen: dict[str, Nearby] = {}
+    for row in candidates:
+        if row.lat is None or row.lon is None:
+            continue
+        distance = round(distance_m(lat, lon, row.lat, row.lon), 1)
+        if distance > radius_m:
+            continue
+        name = key(row)
+        if after is not None and (distance, name) <= after:
+            continue
+        known = chosen.get(name)
+        if known is not None and known.distance_m <= distance:
+            continue
+        if keep is not None and not keep(row):
+            continue
+        chosen[name] = Nearby(distance, name, row)
+    ranked = sorted(chosen.values(), key=lambda item: (item.distance_m, item.key))
+    return ranked if limit is None else ranked[:limit]
 
 
 def bounding_box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:

@@ -186,7 +186,8 @@ class RequestContext:
         return caller
 
     def uow(self, readonly: bool = False) -> UnitOfWork:
-        """A unit of work; events it emits carry this call's id stack."""
+        """A unit of work over the service's store (``store_class``); events it emits carry
+        this call's id stack."""
         headers = {"nameko.call_id_stack": list(self.worker_ctx.call_id_stack)}
         return UnitOfWork(
             self.kernel.engine,
@@ -194,6 +195,8 @@ class RequestContext:
             headers=headers,
             on_commit=self.kernel.relay.wake,
             readonly=readonly,
+            store=getattr(self.worker_ctx.container.service_cls, "store_class", None),
+            reads=self.kernel.read_engine,
         )
 
     def read(self) -> AbstractContextManager[Connection]:

@@ -192,7 +192,14 @@ def require_eligible(
     session: Session, volunteer_id: str, now: datetime | None = None
 ) -> VolunteerState:
     """The volunteer, if known and neither suspended nor removed (``NotFound`` / ``Suspended``)."""
-    state = get_volunteer(session, volunteer_id)
+    return eligible(get_volunteer(session, volunteer_id), volunteer_id, now)
+
+
+def eligible(
+    state: VolunteerState | None, volunteer_id: str, now: datetime | None = None
+) -> VolunteerState:
+    """``state`` if the volunteer is known and neither suspended nor removed at ``now``;
+    ``NotFound`` or ``Suspended`` otherwise (the rule ``require_eligible`` applies)."""
     if state is None:
         raise NotFound(f"no volunteer {volunteer_id}")
     status = effective_status(state.status, state.suspended_until, now or clock.utcnow())

@@ -15,11 +15,14 @@ from .kernel import RequestScope
 
 
 class PioneerService:
-    """Subclass with ``name``, ``settings_model`` and ``migrations`` (alembic folder)."""
+    """Subclass with ``name``, ``settings_model``, ``migrations`` (alembic folder) and
+    ``store_class`` (the class holding the service's SQL, built over a session or a
+    connection: ``ctx.uow().store``)."""
 
     name: str
     settings_model: type[KernelSettings] = KernelSettings
     migrations: str | None = None
+    store_class: Any = None
 
     ctx = RequestScope()
 

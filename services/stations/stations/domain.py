@@ -15,8 +15,7 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -102,14 +101,6 @@ def activity_hours(starts_at: datetime, ends_at: datetime) -> float:
     return round((ends_at - starts_at).total_seconds() / 3600, 2)
 
 
-@dataclass(frozen=True)
-class Located:
-    """A candidate found by the spatial index, with its distance once measured."""
-
-    row: Any
-    distance_m: float
-
-
 def rank_nearby(
     candidates: Iterable[Any],
     lat: float,
@@ -117,17 +108,7 @@ def rank_nearby(
     radius_m: float,
     open_at: datetime | None,
     limit: int,
-) -> list[Located]:
-    """Candidates within ``radius_m`` (and open at ``open_at``), nearest first, at most ``limit``."""
-    found = []
-    for row in candidates:
-        distance = geo.distance_m(lat, lon, row.lat, row.lon)
-        if distance <= radius_m and (open_at is None or is_open_at(row.opening_hours, open_at)):
-            found.append(Located(row, round(distance, 1)))
-    found.sort(key=lambda item: (item.distance_m, item.row.id))
-    return found[:limit]
-
-
-def unique_ids(ids: Sequence[str]) -> list[str]:
-    """Ids in order, without repeats."""
-    return list(dict.fromkeys(ids))
+) -> list[geo.Nearby]:
+    """Stations within ``radius_m`` (and open at ``open_at``), nearest first, at most ``limit``."""
+    keep = None if open_at is None else (lambda row: is_open_at(row.opening_hours, open_at))
+    return geo.rank_nearby(candidates, lat, lon, radius_m, keep=keep, limit=limit)
