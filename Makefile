@@ -38,10 +38,18 @@ format: venv
 	@.venv/bin/ruff check --fix .
 	@.venv/bin/ruff format .
 
-## Everything: lint, unit, service (SQLite + PostgreSQL, real broker), end to end; then the
-## date-touching tests again with the clock moved years ahead (scripts/test-moved-clock.sh).
+## Everything, a layer at a time, stopping at the first that fails: lint; unit (domain rules and
+## use cases on fakes, no broker or database); storage (SQLite and PostgreSQL); service (each
+## service in a container on the real broker, both databases); end to end (the processes
+## `pioneer up` starts); then the date-touching tests again with the clock moved years ahead.
+UNIT_TESTS := libs/pioneer/tests/unit $(wildcard services/*/tests/unit) tests/repo
+STORAGE_TESTS := $(wildcard services/*/tests/storage)
+SERVICE_TESTS := libs/pioneer/tests/integration $(wildcard services/*/tests/service)
 test: venv broker lint
-	@$(PY) -m pytest -q
+	@echo "test: unit"; $(PY) -m pytest -q $(UNIT_TESTS)
+	@echo "test: storage"; $(PY) -m pytest -q $(STORAGE_TESTS)
+	@echo "test: service"; $(PY) -m pytest -q $(SERVICE_TESTS)
+	@echo "test: end to end"; $(PY) -m pytest -q tests/e2e
 	@scripts/test-moved-clock.sh
 
 bench: venv broker

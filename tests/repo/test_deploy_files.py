@@ -13,7 +13,7 @@ import yaml
 
 from pioneer.definitions import bind_peers_queues, broker_definitions
 from pioneer.federation import events_exchange
-from pioneer.registry import DEFAULT_PORTS, built_services, config_path
+from pioneer.registry import built_services, config_path, default_port
 from pioneer.testing.broker import RabbitAdmin, amqp_uri_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def test_compose_runs_every_built_service_with_its_port_and_config():
     assert {"rabbitmq", "postgres", "prometheus"} <= set(services)
     for name in built_services():
         service = services[name]
-        port = DEFAULT_PORTS[name]
+        port = default_port(name)
         assert service["build"]["args"]["SERVICE"] == name
         assert service["environment"]["WEB_SERVER_ADDRESS"] == f"0.0.0.0:{port}"
         assert f"{port}:{port}" in service["ports"]
@@ -52,8 +52,8 @@ def test_prometheus_scrapes_every_built_service():
         for target in static["targets"]
     }
     for name in built_services():
-        assert f"{name}:{DEFAULT_PORTS[name]}" in targets
-        assert f"127.0.0.1:{DEFAULT_PORTS[name]}" in targets
+        assert f"{name}:{default_port(name)}" in targets
+        assert f"127.0.0.1:{default_port(name)}" in targets
     alerts = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
     assert {rule["alert"] for group in alerts["groups"] for rule in group["rules"]} >= {
         "PioneerServiceDown",

@@ -14,7 +14,7 @@ from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.rpc import Rpc
 
 from .definitions import handler_bindings
-from .registry import DEFAULT_PORTS, service_class
+from .registry import default_port, service_class
 
 
 def rpc_methods(cls: type) -> list[tuple[str, Any]]:
@@ -87,7 +87,7 @@ def render(service: str) -> str:
         f"_Generated from the code by `pioneer docs`; do not edit._ {inspect.getdoc(cls) or ''}",
         "",
         f"Transport: nameko RPC on the service `{service}`; metrics and health on HTTP port "
-        f"{DEFAULT_PORTS.get(service, '-')} (`/metrics`, `/health`). Every method takes a bearer "
+        f"{default_port(service) or '-'} (`/metrics`, `/health`). Every method takes a bearer "
         "token in context data `authorization` unless it says no token is needed. Errors are "
         "`RemoteError` with `exc_type` one of `ValidationError`, `NotFound`, `Conflict`, "
         "`Unauthorized`, `Forbidden`, `WrongCity`, `Suspended`.",

@@ -11,14 +11,13 @@ pioneer definitions [--out FILE]  RabbitMQ topology derived from the code
 pioneer docs [--out DIR]          the API reference (docs/api) generated from the code
 pioneer import KIND FILE [...]    bulk import by a service's importer (`pioneer import volunteers
                                   FILE.csv --city haining`; `pioneer import KIND --help`)
-pioneer report annual --city C --year Y --out FILE.csv
-                                  the points service's annual assessment as a spreadsheet CSV
+pioneer report KIND [...]         a report a service registers (`pioneer report annual --city C
+                                  --year Y --out FILE.csv`: points' annual assessment as CSV)
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import os
@@ -30,24 +29,9 @@ from . import auth
 
 
 def _deployment(name: str | None) -> Any:
-    from .launcher import LaunchError, load_deployment, load_deployments
+    from .launcher import local_deployment
 
-    if name:
-        return load_deployment(name)
-    found = load_deployments()
-    if not found:
-        raise LaunchError("no local deployment under var/ (run `make up`)")
-    return next((d for d in found if d.name == "shared"), found[0])
-
-
-def _serving(city: str) -> Any:
-    """The local deployment serving ``city`` (federated: that city's own)."""
-    from .launcher import load_deployments
-
-    for deployment in load_deployments():
-        if city in deployment.cities:
-            return deployment
-    return _deployment(None)
+    return local_deployment(name)
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -127,7 +111,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_call(args: argparse.Namespace) -> int:
     from nameko.exceptions import RemoteError
 
-    from .testing.client import RpcClient
+    from .rpcclient import RpcClient
 
     deployment = _deployment(args.deployment)
     token = args.token or deployment.token(args.role, args.city, args.sub or f"cli-{args.role}")
@@ -147,54 +131,16 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
-REPORT_COLUMNS = [
-    ("rank", "排名"),
-    ("volunteer_id", "志愿者编号"),
-    ("points", "积分"),
-    ("hours", "服务时长"),
-    ("activities", "活动次数"),
-    ("wishes", "微心愿"),
-    ("requests", "服务工单"),
-]
-
-
-def write_report_csv(path: str, items: list[dict[str, Any]]) -> None:
-    """A CSV a spreadsheet opens as is: UTF-8 with a BOM, a header row, one row per volunteer."""
-    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([f"{key}/{label}" for key, label in REPORT_COLUMNS])
-        for item in items:
-            writer.writerow([item[key] for key, _ in REPORT_COLUMNS])
-
-
 def cmd_report(args: argparse.Namespace) -> int:
-    """``points.annual_report`` of a city and year, every page, into a CSV file."""
-    from nameko.exceptions import RemoteError
+    """Hand over to the report a service registers (entry point group ``pioneer.reports``)."""
+    from .registry import commands
 
-    from .testing.client import RpcClient
-
-    deployment = _deployment(args.deployment) if args.deployment else _serving(args.city)
-    token = args.token or deployment.token("admin", args.city, "cli-report")
-    client = RpcClient(deployment.amqp_uri(), f"Bearer {token}", timeout=args.timeout)
-    items: list[dict[str, Any]] = []
-    cursor = None
-    try:
-        while True:
-            page = client.call(
-                "points", "annual_report", args.city, args.year, limit=500, cursor=cursor
-            )
-            items.extend(page["items"])
-            cursor = page["next_cursor"]
-            if cursor is None:
-                break
-    except RemoteError as exc:
-        print(json.dumps({"error": exc.exc_type, "message": str(exc.value)}, ensure_ascii=False))
-        return 1
-    finally:
-        client.close()
-    write_report_csv(args.out, items)
-    print(f"wrote {len(items)} volunteers of {args.city} for {args.year} to {args.out}")
-    return 0
+    reports = commands("pioneer.reports")
+    if args.kind not in reports:
+        known = ", ".join(sorted(reports)) or "none installed"
+        print(f"pioneer: no report {args.kind!r} ({known})", file=sys.stderr)
+        return 2
+    return int(reports[args.kind].load()(args.args) or 0)
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
@@ -252,9 +198,9 @@ def cmd_definitions(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Hand over to the importer a service registers (entry point group ``pioneer.importers``)."""
-    from importlib.metadata import entry_points
+    from .registry import commands
 
-    importers = {ep.name: ep for ep in entry_points(group="pioneer.importers")}
+    importers = commands("pioneer.importers")
     if args.kind not in importers:
         known = ", ".join(sorted(importers)) or "none installed"
         print(f"pioneer: no importer for {args.kind!r} ({known})", file=sys.stderr)
@@ -329,14 +275,9 @@ def parser() -> argparse.ArgumentParser:
     df.add_argument("--password", default="pioneer")
     df.set_defaults(func=cmd_definitions)
 
-    r = sub.add_parser("report", help="reports (annual: the points assessment as CSV)")
-    r.add_argument("kind", choices=["annual"])
-    r.add_argument("--city", required=True)
-    r.add_argument("--year", type=int, required=True)
-    r.add_argument("--out", required=True, help="the CSV file to write")
-    r.add_argument("--token", help="a token (default: an admin token of the deployment)")
-    r.add_argument("--deployment")
-    r.add_argument("--timeout", type=float, default=60)
+    r = sub.add_parser("report", help="a service's report (annual: the points assessment as CSV)")
+    r.add_argument("kind", help="which report: one a service registers (annual)")
+    r.add_argument("args", nargs=argparse.REMAINDER, help="the report's own arguments")
     r.set_defaults(func=cmd_report)
 
     im = sub.add_parser("import", help="bulk import records (e.g. volunteers FILE.csv --city C)")

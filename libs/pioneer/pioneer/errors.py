@@ -65,15 +65,3 @@ CONTRACT_ERRORS: tuple[type[PioneerError], ...] = (
     WrongCity,
     Suspended,
 )
-
-ERRORS_BY_NAME: dict[str, type[PioneerError]] = {cls.__name__: cls for cls in CONTRACT_ERRORS}
-
-
-def from_remote(exc_type: str, message: str) -> PioneerError | None:
-    """Rebuild a contract error received from another service (``RemoteError``), if it is one."""
-    cls = ERRORS_BY_NAME.get(exc_type)
-    if cls is None:
-        return None
-    error = PioneerError.__new__(cls)
-    PioneerError.__init__(error, message)
-    return error

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import requests
 
 from . import auth
-from .registry import DEFAULT_PORTS, SERVICE_ORDER, built_services, home
+from .registry import built_services, default_port, home
 
 AMQP_HOST = os.environ.get("PIONEER_AMQP_HOST", "127.0.0.1")
 AMQP_PORT = int(os.environ.get("PIONEER_AMQP_PORT", "5672"))
@@ -60,11 +60,9 @@ class Deployment:
         return f"amqp://{self.user}:{password}@{AMQP_HOST}:{AMQP_PORT}/{quote(self.vhost, safe='')}"
 
     def port(self, service: str) -> int:
-        return (
-            self.base_port + SERVICE_ORDER.index(service)
-            if service in SERVICE_ORDER
-            else self.base_port + 9
-        )
+        """The service's HTTP port: the deployment's block, in the platform's order."""
+        order = built_services()
+        return self.base_port + (order.index(service) if service in order else 9)
 
     def pid_file(self, service: str) -> Path:
         return self.dir / "run" / f"{service}.pid"
@@ -105,6 +103,27 @@ def load_deployment(name: str) -> Deployment:
     return Deployment(**json.loads(path.read_text()))
 
 
+def _first_default_port() -> int:
+    """Where a shared deployment's block of ports starts: the first service's own port."""
+    services = built_services()
+    return (default_port(services[0]) if services else None) or 8101
+
+
+def local_deployment(name: str | None = None, city: str | None = None) -> Deployment:
+    """A deployment of this machine: ``name``'s, else the one serving ``city`` (federated: the
+    city's own), else the shared one (or the first)."""
+    if name:
+        return load_deployment(name)
+    found = load_deployments()
+    if not found:
+        raise LaunchError("no local deployment under var/ (run `make up`)")
+    if city is not None:
+        for deployment in found:
+            if city in deployment.cities:
+                return deployment
+    return next((d for d in found if d.name == "shared"), found[0])
+
+
 def plan_shared() -> list[Deployment]:
     existing = {d.name: d for d in load_deployments()}
     shared = existing.get("shared") or Deployment(
@@ -115,7 +134,7 @@ def plan_shared() -> list[Deployment]:
         user="guest",
         password="guest",
         secret=os.environ.get("JWT_SECRET") or secrets.token_urlsafe(32),
-        base_port=int(os.environ.get("PIONEER_BASE_PORT", DEFAULT_PORTS["stations"])),
+        base_port=int(os.environ.get("PIONEER_BASE_PORT", _first_default_port())),
     )
     return [shared]
 
@@ -222,7 +241,7 @@ def start_service(deployment: Deployment, service: str) -> int:
 
 def wait_until_answering(deployment: Deployment, services: list[str], timeout: float = 90) -> None:
     """Block until every service answers ``ping`` over RPC (or fail naming the one that did not)."""
-    from .testing.client import RpcClient
+    from .rpcclient import RpcClient
 
     deadline = time.monotonic() + timeout
     pending = list(services)
@@ -258,10 +277,7 @@ def wait_until_answering(deployment: Deployment, services: list[str], timeout: f
 def stop_deployment(deployment: Deployment, timeout: float = 30) -> list[str]:
     """SIGTERM every service of the deployment, wait for them, SIGKILL what remains."""
     stopped = []
-    pids = {
-        s: _pid(deployment, s)
-        for s in reversed(SERVICE_ORDER + sorted(set(built_services()) - set(SERVICE_ORDER)))
-    }
+    pids = {s: _pid(deployment, s) for s in reversed(built_services())}
     for pid in pids.values():
         if pid:
             os.kill(pid, signal.SIGTERM)
@@ -361,7 +377,7 @@ def link_federation(deployments: list[Deployment]) -> None:
             "PUT",
             f"policies/{vhost}/federate-events",
             {
-                "pattern": r"^(stations|volunteers|wishes|points|notify)\.events$",
+                "pattern": rf"^({'|'.join(built_services())})\.events$",
                 "definition": {"federation-upstream-set": "all"},
                 "apply-to": "exchanges",
                 "priority": 1,

@@ -1,20 +1,24 @@
-"""Where the services are: the ``pioneer.services`` entry points and the repository layout."""
+"""Where the services are: each registers itself, the kernel names none of them.
+
+A service is a package with a ``pioneer.services`` entry point (its nameko class) and a
+``services/<name>/config.yml`` whose ``WEB_SERVER_ADDRESS`` default is its HTTP port; the
+platform's order (start-up, ports of a deployment) is the order of those ports. Other entry
+point groups let a service add CLI commands: ``pioneer.importers`` (``pioneer import``) and
+``pioneer.reports`` (``pioneer report``).
+"""
 
 from __future__ import annotations
 
 import os
+import re
+from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-SERVICE_ORDER = ["stations", "volunteers", "wishes", "points", "notify"]
-DEFAULT_PORTS = {
-    "stations": 8101,
-    "volunteers": 8102,
-    "wishes": 8103,
-    "points": 8104,
-    "notify": 8105,
-}
+_DEFAULT_ADDRESS = re.compile(r"^WEB_SERVER_ADDRESS:\s*\$\{WEB_SERVER_ADDRESS:[^}]*:(\d+)\}", re.M)
+# A service whose config names no default port comes after the others.
+_NO_PORT = 1 << 16
 
 
 def home() -> Path:
@@ -25,10 +29,25 @@ def home() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
+def config_path(name: str) -> Path:
+    """The service's nameko config file."""
+    return home() / "services" / name / "config.yml"
+
+
+@cache
+def default_port(name: str) -> int | None:
+    """The HTTP port the service's config gives by default (``/metrics``, ``/health``)."""
+    try:
+        match = _DEFAULT_ADDRESS.search(config_path(name).read_text())
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
 def built_services() -> list[str]:
-    """Services installed in this environment, in the platform's order."""
+    """Services installed in this environment, in the platform's order (by default port)."""
     names = {ep.name for ep in entry_points(group="pioneer.services")}
-    return [name for name in SERVICE_ORDER if name in names] + sorted(names - set(SERVICE_ORDER))
+    return sorted(names, key=lambda name: (default_port(name) or _NO_PORT, name))
 
 
 def service_class(name: str) -> Any:
@@ -41,6 +60,6 @@ def service_class(name: str) -> Any:
     )
 
 
-def config_path(name: str) -> Path:
-    """The service's nameko config file."""
-    return home() / "services" / name / "config.yml"
+def commands(group: str) -> dict[str, Any]:
+    """The entry points of a CLI group (``pioneer.importers``, ``pioneer.reports``) by name."""
+    return {ep.name: ep for ep in entry_points(group=group)}

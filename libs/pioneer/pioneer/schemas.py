@@ -26,7 +26,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from . import clock, ids
 from .errors import ValidationError
-from .paging import DEFAULT_LIMIT, MAX_LIMIT
+from .paging import MAX_LIMIT
 from .schedule import ScheduleError, normalise_rrule, parse_hhmm
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -67,7 +67,6 @@ Name = Annotated[
 ShortText = Annotated[
     str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_control_chars)
 ]
-LongText = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_no_control_chars)]
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=512)]
@@ -94,8 +93,6 @@ LocalTime = Annotated[
     datetime,
     PlainSerializer(lambda v: clock.iso(v), return_type=str, when_used="always"),
 ]
-
-DEFAULT_PAGE = DEFAULT_LIMIT
 
 
 class Location(Input):

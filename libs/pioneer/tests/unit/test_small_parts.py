@@ -3,7 +3,7 @@ from pydantic import BaseModel
 
 from pioneer import ids, logs
 from pioneer.catalog import Catalog
-from pioneer.errors import ValidationError, from_remote
+from pioneer.errors import ValidationError
 from pioneer.paging import decode_cursor, encode_cursor
 from pioneer.schemas import Input, Location, Name, RecurringWindow, Timestamp, validate
 
@@ -84,12 +84,6 @@ def test_catalog_is_extendable_per_city():
     assert catalog.unknown("cixi", ["haircut", "juggling"]) == ["juggling"]
     with pytest.raises(ValueError):
         Catalog({"cixi": {"x": {"name": "x", "category": "nope"}}})
-
-
-def test_remote_errors_map_back_to_contract_types():
-    error = from_remote("Conflict", "already claimed")
-    assert type(error).__name__ == "Conflict" and str(error) == "already claimed"
-    assert from_remote("KeyError", "x") is None
 
 
 def test_results_are_json():
