@@ -25,6 +25,7 @@ from nameko.standalone.events import get_event_exchange
 from sqlalchemy import Engine, delete, func, select, update
 
 from . import clock
+from .backoff import backoff_s
 from .db import outbox, processed_events, refresh_statistics
 from .metrics import ServiceMetrics
 
@@ -102,7 +103,7 @@ class OutboxRelay:
                 self.log.warning("outbox_relay_error", error=str(exc)[:300], failures=self.failures)
                 with contextlib.suppress(Exception):  # the database may be what failed
                     self._update_backlog()
-                eventlet.sleep(min(30.0, 0.5 * 2 ** min(self.failures, 6)))
+                eventlet.sleep(backoff_s(self.failures + 1, base_s=0.5, cap_s=30.0))
                 continue
             try:
                 self._wake.get(timeout=self.poll_s)

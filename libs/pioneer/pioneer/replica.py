@@ -177,6 +177,28 @@ def apply_volunteer_event(session: Session, event: Event) -> str:
     return apply_volunteer_events(session, [event])[0]
 
 
+_HELD_VERSION = (
+    sa.select(volunteer_replica.c.version)
+    .where(volunteer_replica.c.volunteer_id == sa.bindparam("volunteer_id"))
+    .with_for_update()
+)
+
+
+def is_newer(version: int, held: int | None) -> bool:
+    """The replica's rule: an event applies only if its version is newer than the one held."""
+    return held is None or version > held
+
+
+def apply_newer(session: Session, event: Event) -> tuple[str, bool]:
+    """Fold one ``volunteer_*`` event into the replica: the volunteer's id, and whether the
+    event was newer than what the replica held (so it changed something). The held row is
+    locked first (PostgreSQL), so two events of one volunteer handled at once on separate
+    queues decide one after the other."""
+    data = read_data(VolunteerChanged, event)
+    held = session.execute(_HELD_VERSION, {"volunteer_id": data.volunteer_id}).scalar()
+    return apply_volunteer_event(session, event), is_newer(data.version, held)
+
+
 def get_volunteer(session: Session, volunteer_id: str) -> VolunteerState | None:
     row = session.execute(
         sa.select(volunteer_replica).where(volunteer_replica.c.volunteer_id == volunteer_id)

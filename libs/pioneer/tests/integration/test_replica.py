@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from pioneer import db, ids
 from pioneer.events import Event
 from pioneer.replica import (
+    apply_newer,
     apply_volunteer_events,
     rebuild_skill_index,
     replica_metadata,
@@ -79,5 +80,21 @@ def test_a_batch_applies_in_order_and_newer_versions_win(db_url):
                     select(skills_index.c.skill).where(skills_index.c.volunteer_id == c)
                 ).scalars()
             ) == ["haircut", "repair"]
+    finally:
+        engine.dispose()
+
+
+def test_a_single_event_says_whether_it_was_newer(db_url):
+    engine = db.make_engine(db_url, 2)
+    try:
+        replica_metadata.create_all(engine)
+        volunteer_id = ids.new_id("cixi", "vol")
+        outcomes = []
+        for version in (2, 1, 2, 3):  # new, older, a repeat, newer
+            with Session(engine) as session, session.begin():
+                outcomes.append(apply_newer(session, event(volunteer_id, version)))
+        assert [newer for _, newer in outcomes] == [True, False, False, True]
+        with engine.connect() as conn:
+            assert conn.execute(select(volunteer_replica.c.version)).scalar_one() == 3
     finally:
         engine.dispose()

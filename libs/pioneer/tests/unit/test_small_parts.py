@@ -139,3 +139,10 @@ def test_a_past_suspension_counts_as_over_in_python_and_in_sql():
             sa.select(replica.volunteer_replica.c.volunteer_id).where(replica.eligible_at(now))
         ).all()
     assert sorted(eligible) == ["active", "served"]
+
+
+def test_one_backoff_schedule_doubles_to_its_cap():
+    from pioneer.backoff import backoff_s
+
+    assert [backoff_s(n) for n in (0, 1, 2, 3, 10)] == [1.0, 1.0, 2.0, 4.0, 300.0]
+    assert backoff_s(2, base_s=0.5, cap_s=30) == 1.0 and backoff_s(10**6, 0.5, 30) == 30.0
