@@ -34,18 +34,27 @@ REPLICA_LINGER_S = 0.2
 
 replica_metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+def _replica_columns_v1() -> list[Column]:
+    """Version 1 of the replica's columns: the table below and its migration step, until a
+    later version changes the table (then the migration keeps this one)."""
+    return [
+        Column("volunteer_id", String(64), nullable=False),
+        Column("city", String(32), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("suspended_until", UtcDateTime, nullable=True),
+        Column("skills", JSON, nullable=False),
+        Column("lat", Float, nullable=True),
+        Column("lon", Float, nullable=True),
+        Column("version", Integer, nullable=False),
+        Column("updated_at", UtcDateTime, nullable=False),
+    ]
+
+
 volunteer_replica = Table(
     "volunteer_replica",
     replica_metadata,
-    Column("volunteer_id", String(64), primary_key=True),
-    Column("city", String(32), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("suspended_until", UtcDateTime, nullable=True),
-    Column("skills", JSON, nullable=False),
-    Column("lat", Float, nullable=True),
-    Column("lon", Float, nullable=True),
-    Column("version", Integer, nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
+    *_replica_columns_v1(),
+    sa.PrimaryKeyConstraint("volunteer_id"),
 )
 
 
@@ -53,15 +62,7 @@ def create_volunteer_replica(op: Any) -> None:
     """Migration step for services that keep the replica (version 1 of the table)."""
     op.create_table(
         "volunteer_replica",
-        sa.Column("volunteer_id", sa.String(64), nullable=False),
-        sa.Column("city", sa.String(32), nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("suspended_until", UtcDateTime, nullable=True),
-        sa.Column("skills", sa.JSON, nullable=False),
-        sa.Column("lat", sa.Float, nullable=True),
-        sa.Column("lon", sa.Float, nullable=True),
-        sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("updated_at", UtcDateTime, nullable=False),
+        *_replica_columns_v1(),
         sa.PrimaryKeyConstraint("volunteer_id", name="pk_volunteer_replica"),
     )
 
