@@ -33,7 +33,7 @@ from pioneer.testing.fixtures import volunteer_event
 from .measure import Result
 
 if TYPE_CHECKING:
-    from .__main__ import Bench
+    from .harness import Bench
 
 CENTRE = {"lat": 30.1690, "lon": 121.2660}  # Zhangqi town, Cixi
 SPREAD_M = 2000

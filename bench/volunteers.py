@@ -46,7 +46,7 @@ from pioneer.db import make_engine, outbox
 from .measure import Result
 
 if TYPE_CHECKING:
-    from .__main__ import Bench
+    from .harness import Bench
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "var" / "bench"

@@ -1,0 +1,115 @@
+"""The deployment under measurement: the echo service and the measured services as separate
+processes on a fresh vhost, and what every phase of the bench asks of them."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from pioneer import auth
+from pioneer.testing.broker import RabbitAdmin
+from pioneer.testing.ports import free_port_block
+
+from .measure import Clients
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "var" / "bench"
+
+
+class Bench:
+    """The processes under test and their broker vhost; cleaned up by ``close``."""
+
+    def __init__(self, concurrency: int) -> None:
+        from pioneer import launcher
+
+        self.launcher = launcher
+        self.concurrency = concurrency
+        self.admin = RabbitAdmin()
+        if not self.admin.reachable():
+            sys.exit("bench: RabbitMQ management API not reachable (run `make broker`)")
+        run_dir = OUT / "run"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        os.environ["PIONEER_VAR"] = str(run_dir)
+        self.deployment = launcher.Deployment(
+            name="bench",
+            cities=["cixi", "haining", "jiaxing"],
+            vhost=f"pioneer-bench-{uuid.uuid4().hex[:8]}",
+            user="guest",
+            password="guest",
+            secret=secrets.token_urlsafe(32),
+            base_port=free_port_block(10),
+        )
+        self.deployment.save()
+        self.amqp_uri = self.deployment.amqp_uri()
+        self.echo: subprocess.Popen | None = None
+
+    def start(self, services: list[str]) -> None:
+        self.launcher.prepare_vhost(self.deployment)
+        log = open(self.deployment.dir / "echo.log", "ab")  # noqa: SIM115 (child keeps it)
+        self.echo = subprocess.Popen(
+            [sys.executable, "-m", "nameko", "run", "--broker", self.amqp_uri, "bench.echo"],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for service in services:
+            self.launcher.start_service(self.deployment, service)
+        self.launcher.wait_until_answering(self.deployment, services)
+        with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=5) as rpc:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    rpc.echo.echo(1)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+
+    def quiesce(self, timeout_s: float = 300.0) -> None:
+        """Wait until every event queue of the run is empty, so a measurement does not share
+        the cores with consumers still working off an earlier phase (seeding, registrations).
+        The management API refreshes its counts every few seconds, so two readings must agree;
+        dead-letter and retry queues are not work in progress."""
+        started = time.monotonic()
+        quiet_readings = 0
+        while quiet_readings < 2:
+            busy = [
+                queue["name"]
+                for queue in self.admin.queues(self.deployment.vhost)
+                if queue.get("messages", 0)
+                and not queue["name"].endswith(".dlq")
+                and not queue["name"].startswith("pioneer.retry.")
+            ]
+            quiet_readings = 0 if busy else quiet_readings + 1
+            if time.monotonic() - started > timeout_s:
+                raise RuntimeError(f"queues still busy after {timeout_s:.0f} s: {busy[:5]}")
+            time.sleep(2.5)
+        print(f"  queues quiet after {time.monotonic() - started:.1f} s", flush=True)
+
+    def token(self, role: str, city: str) -> str:
+        return "Bearer " + auth.issue_token(self.deployment.secret, "bench", city, [role], 7200)
+
+    def clients(self, authorization: str | None) -> Clients:
+        return Clients(self.amqp_uri, authorization, self.concurrency)
+
+    def pid(self, service: str) -> int | None:
+        """The process serving ``service`` (for its CPU time per call)."""
+        if service == "echo":
+            return self.echo.pid if self.echo else None
+        return self.launcher._pid(self.deployment, service)
+
+    def close(self) -> None:
+        self.launcher.stop_deployment(self.deployment)
+        if self.echo is not None:
+            self.echo.terminate()
+            self.echo.wait(30)
+        self.admin.delete_vhost(self.deployment.vhost)
