@@ -13,7 +13,6 @@ from .delivery import failed_deliveries, record_outcomes, replay_deliveries, sen
 from .fanout import (
     points_redeemed,
     request_changed,
-    store_notices,
     volunteer_changed,
     volunteers_changed,
     wish_claimed,
@@ -32,7 +31,6 @@ __all__ = [
     "request_changed",
     "send_due",
     "set_preferences",
-    "store_notices",
     "volunteer_changed",
     "volunteers_changed",
     "wish_claimed",
