@@ -1,5 +1,6 @@
 """An in-memory ``NotifyStore`` for the use-case tests: the same methods over dicts, the same
-answers (new rows only, version-guarded replica, claimed attempts only), no database."""
+answers (new rows only, version-guarded replica, claimed attempts only), no database; and what
+those tests share (settings, events, a log that keeps its lines)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,14 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
+from notify import usecases
 from notify.domain import FAILED, INBOX, PENDING, SENT, Prefs
+from notify.settings import NotifySettings
 from pioneer import ids
-from pioneer.events import Event, VolunteerChanged, read_data
+from pioneer.catalog import Catalog
+from pioneer.config import validate_settings
+from pioneer.db import envelope
+from pioneer.events import Event, VolunteerChanged, parse_event, read_data
 from pioneer.replica import effective_status
 
 
@@ -258,3 +264,49 @@ class FakeNotifyStore:
                 row.status, row.attempts, row.due_at, row.last_error = PENDING, 0, now, None
                 replayed.append(notification_id)
         return replayed
+
+
+# --- what the use-case tests share --------------------------------------------------------------
+
+CATALOG = Catalog()
+CITIES = ("cixi", "haining", "jiaxing")
+SETTINGS = validate_settings(
+    NotifySettings,
+    {
+        "AMQP_URI": "amqp://guest:guest@localhost:5672/",
+        "CITIES": "cixi,haining,jiaxing",
+        "DATABASE_URL": "sqlite:///x.db",
+        "JWT_SECRET": "x" * 32,
+        "WEBHOOK_SECRET": "unit-webhook-secret-000",
+        "DELIVERY_MAX_ATTEMPTS": 3,
+        "DELIVERY_BACKOFF_S": 10,
+        "DELIVERY_BACKOFF_MAX_S": 15,
+    },
+    "notify",
+)
+
+
+class Log:
+    """Keeps what was logged."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict]] = []
+
+    def info(self, event: str, **fields) -> None:
+        self.lines.append((event, fields))
+
+    warning = info
+
+
+def event(event_type: str, city: str, data: dict, event_id: str | None = None) -> Event:
+    """An event as a peer publishes it (``event_id`` fixed for a redelivery)."""
+    env = envelope(event_type, city, city, data)
+    if event_id:
+        env["event_id"] = event_id
+    return parse_event(env)
+
+
+def redeem(uow: Any, data: dict) -> int:
+    """``points_redeemed`` handled, in the unit of work an event handler opens."""
+    with uow:
+        return usecases.points_redeemed(uow, event("points_redeemed", data["city"], data), CITIES)
