@@ -1,5 +1,6 @@
-"""Notify's rules in plain Python: who may read which inbox, quiet hours, retry backoff, who
-lost an offer, the service circle, and the words of each notification (from safe fields only).
+"""Notify's rules in plain Python: recipients and who may act on which inbox, the channels and
+rows of a notification, quiet hours, retry backoff, signatures, the service circle and what a
+request event does to the offers notify holds. The words of each notification are in ``words``.
 
 No I/O here: everything is a function of its arguments, unit-tested on plain values.
 """
@@ -10,18 +11,28 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from pioneer import auth, clock, geo, ids
+from pioneer.errors import Forbidden
 
 INBOX = "inbox"
 PUSH_CHANNELS = ("webhook", "sms", "wechat")
-CHANNELS = (INBOX, *PUSH_CHANNELS)
 ADMINS_PREFIX = "admins:"
-_CITY = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+# A volunteer's record id, or ``admins:<city>`` (the shared inbox of a city's admins): the one
+# declaration the contract's ``RecipientId`` and ``valid_recipient`` both use.
+RECIPIENT_PATTERN = rf"^({ADMINS_PREFIX}[a-z][a-z0-9_]{{1,31}}|{ids.ID_PATTERN[1:-1]})$"
+_RECIPIENT = re.compile(RECIPIENT_PATTERN)
 
 STORED, PENDING, SENT, FAILED = "stored", "pending", "sent", "failed"
+STATUSES = (STORED, PENDING, SENT, FAILED)
+
+# Besides a volunteer acting for itself, who may act on any inbox of their city: admins, ops and
+# trusted systems read; admins and systems change (mark read, preferences).
+READ_STAFF = frozenset({auth.ADMIN, auth.OPS, auth.SYSTEM})
+CHANGE_STAFF = frozenset({auth.ADMIN, auth.SYSTEM})
 
 # Kinds of notification.
 WISH_PUBLISHED = "wish_published"
@@ -42,6 +53,8 @@ OFFER_TAKEN = "taken_by_another"
 OFFER_CANCELLED = "request_cancelled"
 OFFER_CLOSED = "request_closed"
 
+SUBJECT_LENGTH = 80  # the ``subject_id`` column
+
 
 # --- recipients and who reads what ------------------------------------------------------------
 
@@ -60,32 +73,101 @@ def recipient_city(recipient_id: str) -> str:
 
 def valid_recipient(recipient_id: str) -> bool:
     """A volunteer's record id or ``admins:<city>``: what an inbox can be read under."""
-    if recipient_id.startswith(ADMINS_PREFIX):
-        return bool(_CITY.match(recipient_id[len(ADMINS_PREFIX) :]))
-    return ids.is_valid(recipient_id)
+    return bool(_RECIPIENT.match(recipient_id))
+
+
+def may_act_for(caller: auth.Caller, recipient_id: str, staff: Iterable[str]) -> bool:
+    """The kernel's "self, or staff of the city" (``auth.require_acting_for``) for an inbox:
+    a volunteer for its own, ``staff`` for any of the recipient's city."""
+    try:
+        auth.require_acting_for(caller, recipient_id, recipient_city(recipient_id), staff)
+    except Forbidden:
+        return False
+    return True
 
 
 def may_read(caller: auth.Caller, recipient_id: str) -> bool:
     """A volunteer reads only its own inbox; admins, ops and trusted systems any of their city."""
-    if auth.VOLUNTEER in caller.roles and caller.sub == recipient_id:
-        return True
-    return caller.has(auth.ADMIN, auth.OPS, auth.SYSTEM) and caller.covers(
-        recipient_city(recipient_id)
-    )
+    return may_act_for(caller, recipient_id, READ_STAFF)
 
 
 def may_change(caller: auth.Caller, recipient_id: str) -> bool:
     """Marking read and setting preferences: the volunteer itself, or an admin or trusted system
     of its city (ops only read)."""
-    if auth.VOLUNTEER in caller.roles and caller.sub == recipient_id:
-        return True
-    return caller.has(auth.ADMIN, auth.SYSTEM) and caller.covers(recipient_city(recipient_id))
+    return may_act_for(caller, recipient_id, CHANGE_STAFF)
+
+
+# --- what is stored for a notice -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What one recipient is told about one event (before channels are chosen)."""
+
+    recipient_id: str
+    kind: str
+    subject_id: str
+    title: str
+    body: str
+    urgent: bool = False
+
+
+@dataclass(frozen=True)
+class Prefs:
+    """The part of a recipient's preferences that decides its deliveries."""
+
+    channels: list[str] = field(default_factory=list)
+    quiet_start: str | None = None
+    quiet_end: str | None = None
 
 
 def effective_channels(channels: Iterable[str] | None) -> list[str]:
     """The inbox (always on) first, then the chosen push channels in a fixed order."""
     chosen = set(channels or ())
     return [INBOX, *(name for name in PUSH_CHANNELS if name in chosen)]
+
+
+def rows_for(
+    source_event_id: str, notices: Iterable[Notice], prefs: dict[str, Prefs], now: datetime
+) -> list[dict[str, Any]]:
+    """One ``notifications`` row per notice and channel: the inbox stored at once, push
+    channels due now or held to the end of the recipient's quiet hours (unless urgent)."""
+    rows: list[dict[str, Any]] = []
+    for notice in notices:
+        chosen = prefs.get(notice.recipient_id)
+        city = recipient_city(notice.recipient_id)
+        for channel in effective_channels(chosen.channels if chosen else None):
+            due_at, held_until = None, None
+            status = STORED
+            if channel != INBOX and chosen is not None:
+                status = PENDING
+                due_at, held_until = schedule(
+                    now, notice.urgent, chosen.quiet_start, chosen.quiet_end
+                )
+            rows.append(
+                {
+                    "id": ids.new_id(city, "ntf"),
+                    "source_event_id": source_event_id,
+                    "recipient_id": notice.recipient_id,
+                    "city": city,
+                    "kind": notice.kind,
+                    "subject_id": notice.subject_id[:SUBJECT_LENGTH],
+                    "title": notice.title,
+                    "body": notice.body,
+                    "channel": channel,
+                    "urgent": notice.urgent,
+                    "status": status,
+                    "read": False,
+                    "read_at": None,
+                    "created_at": now,
+                    "due_at": due_at,
+                    "held_until": held_until,
+                    "attempts": 0,
+                    "last_error": None,
+                    "sent_at": None,
+                }
+            )
+    return rows
 
 
 # --- quiet hours ---------------------------------------------------------------------------------
@@ -158,25 +240,34 @@ def signature(secret: str, body: bytes) -> str:
 
 
 def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
-    """Whether ``header`` is the signature of ``body`` (constant-time comparison)."""
+    """Whether ``header`` is the signature of ``body`` (constant-time comparison): the check a
+    webhook receiver makes, as the contract describes it."""
     return bool(header) and hmac.compare_digest(signature(secret, body), header or "")
 
 
 # --- who hears of a published wish -------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    volunteer_id: str
+    lat: float
+    lon: float
+
+
 def within_circle(
     candidates: Iterable[tuple[str, float, float]], lat: float, lon: float, radius_m: float
 ) -> list[tuple[str, float]]:
-    """``(volunteer_id, distance_m)`` of the candidates inside the circle, each once."""
-    chosen: dict[str, float] = {}
-    for volunteer_id, vlat, vlon in candidates:
-        if volunteer_id in chosen:
-            continue
-        distance = geo.distance_m(lat, lon, vlat, vlon)
-        if distance <= radius_m:
-            chosen[volunteer_id] = distance
-    return list(chosen.items())
+    """``(volunteer_id, distance_m)`` of the candidates inside the circle, each once, nearest
+    first (the kernel's ranking, ``geo.rank_nearby``)."""
+    ranked = geo.rank_nearby(
+        (_Candidate(*candidate) for candidate in candidates),
+        lat,
+        lon,
+        radius_m,
+        key=lambda candidate: candidate.volunteer_id,
+    )
+    return [(near.key, near.distance_m) for near in ranked]
 
 
 # --- offers --------------------------------------------------------------------------------------
@@ -184,8 +275,11 @@ def within_circle(
 
 @dataclass(frozen=True)
 class HeldOffer:
+    """An offer notify told a volunteer of: the request version that made it, open or ended."""
+
     volunteer_id: str
     offered_version: int
+    open: bool = True
 
 
 def lost_offers(
@@ -214,7 +308,8 @@ def lost_offers(
     return [
         (offer.volunteer_id, reason)
         for offer in held
-        if offer.offered_version < version
+        if offer.open
+        and offer.offered_version < version
         and offer.volunteer_id not in still
         and offer.volunteer_id != volunteer_id
     ]
@@ -227,81 +322,37 @@ def offer_closed_by_own_act(event_type: str, volunteer_id: str | None) -> str | 
     return None
 
 
-# --- words ---------------------------------------------------------------------------------------
-# Every title and body is built from safe event fields: ids, codes, catalogue names, wish titles
-# (public in list_wishes), dates and counts. Beneficiary and requester contacts never reach an
-# event, and no free-text reason (a cancellation or complaint) is repeated here.
-
-
 @dataclass(frozen=True)
-class Words:
-    title: str
-    body: str
+class OfferChanges:
+    """What one request event does to the offers held: the new offers (told and held), the
+    lost ones (told why), and every open offer that ends (lost or closed by its own act)."""
+
+    new: list[str]
+    lost: list[tuple[str, str]]
+    closing: list[str]
 
 
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def offer_changes(
+    held: list[HeldOffer],
+    event_type: str,
+    version: int,
+    offered_to: Iterable[str],
+    volunteer_id: str | None,
+) -> OfferChanges:
+    """Decide a request event against the offers held for the request.
 
-
-def _day(moment: datetime) -> str:
-    return clock.local(moment).strftime("%Y-%m-%d %H:%M")
-
-
-def wish_published_words(
-    title: str, service_name: str, deadline: datetime, distance_m: float
-) -> Words:
-    return Words(
-        _short(f"新的微心愿：{title}", 200),
-        f"{service_name}，距您约 {distance_m / 1000:.1f} 公里，截止 {_day(deadline)}。"
-        "打开应用认领。",
-    )
-
-
-def wish_claimed_words(title: str, volunteer_id: str) -> Words:
-    return Words(
-        _short(f"微心愿已被认领：{title}", 200),
-        f"志愿者 {volunteer_id} 认领了这个微心愿。",
-    )
-
-
-URGENCY_WORDS = {"normal": "普通", "urgent": "紧急", "emergency": "特急"}
-
-
-def offer_words(service_name: str, urgency: str) -> Words:
-    level = URGENCY_WORDS.get(urgency, urgency)
-    return Words(
-        f"新的服务请求（{level}）：{service_name}",
-        "附近有居民需要帮助，请尽快在应用中接受或拒绝。",
-    )
-
-
-OFFER_ENDED_WORDS = {
-    OFFER_TIMED_OUT: "您未及时回应，这个服务请求已转给其他志愿者。",
-    OFFER_TAKEN: "另一位志愿者已接受了这个服务请求，无需前往。",
-    OFFER_CANCELLED: "这个服务请求已被取消，无需前往。",
-    OFFER_CLOSED: "这个服务请求已不再需要您。",
-}
-
-
-def offer_ended_words(service_name: str, reason: str) -> Words:
-    return Words(f"服务请求已撤回：{service_name}", OFFER_ENDED_WORDS[reason])
-
-
-def volunteer_words(kind: str, suspended_until: datetime | None) -> Words:
-    if kind == VOLUNTEER_SUSPENDED:
-        until = _day(suspended_until) if suspended_until else "另行通知"
-        return Words("您的志愿者资格已暂停", f"暂停至 {until}，期间不能认领岗位、心愿和服务请求。")
-    if kind == VOLUNTEER_REINSTATED:
-        return Words("您的志愿者资格已恢复", "您可以重新认领岗位、心愿和服务请求。")
-    return Words("您的志愿者资格已取消", "如有疑问，请联系所在城市的志愿服务中心。")
-
-
-def redemption_words(
-    item_name: str | None, quantity: int | None, spent: int, balance: int
-) -> Words:
-    item = _short(item_name, 60) if item_name else "兑换"
-    count = f" × {quantity}" if quantity else ""
-    return Words(
-        f"积分兑换成功：{item}{count}",
-        f"本次使用 {spent} 积分，当前余额 {balance} 积分。",
-    )
+    A dispatch offers its ``offered_to`` volunteers not offered before, unless an offer of a
+    newer version is held already (the dispatch arrived late: its offers are over).
+    """
+    offered_to = list(offered_to)
+    lost = lost_offers(held, event_type, version, offered_to, volunteer_id)
+    closing = [lost_by for lost_by, _ in lost]
+    own = offer_closed_by_own_act(event_type, volunteer_id)
+    if own and any(offer.open and offer.volunteer_id == own for offer in held):
+        closing.append(own)
+    new: list[str] = []
+    stale = any(offer.offered_version > version for offer in held)
+    if event_type == "request_dispatched" and not stale:
+        known = {offer.volunteer_id for offer in held}
+        new = [v for v in dict.fromkeys(offered_to) if v not in known]
+    return OfferChanges(new=new, lost=lost, closing=closing)

@@ -24,6 +24,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from pioneer.db import NAMING_CONVENTION, UtcDateTime
 
+from . import domain
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    """The SQL of a check that ``column`` holds one of the domain's ``values``."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -62,8 +69,10 @@ class Notification(Base):
 
     __table_args__ = (
         UniqueConstraint("source_event_id", "recipient_id", "channel"),
-        CheckConstraint("channel IN ('inbox', 'webhook', 'sms', 'wechat')", name="known_channel"),
-        CheckConstraint("status IN ('stored', 'pending', 'sent', 'failed')", name="known_status"),
+        CheckConstraint(
+            _one_of("channel", (domain.INBOX, *domain.PUSH_CHANNELS)), name="known_channel"
+        ),
+        CheckConstraint(_one_of("status", domain.STATUSES), name="known_status"),
         # inbox(recipient_id): newest first, keyset on id (ids sort by time within a recipient).
         Index("ix_notifications_inbox", "recipient_id", "channel", "id"),
         # inbox(recipient_id, unread_only=True) and mark_read's unread count.

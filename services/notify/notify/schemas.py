@@ -13,11 +13,8 @@ from pioneer.schemas import HHMM, Input, LocalTime, Output
 from . import domain
 
 # A volunteer's id, or ``admins:<city>`` (the shared inbox of a city's admins).
-RecipientId = Annotated[
-    str,
-    StringConstraints(pattern=rf"^(admins:[a-z][a-z0-9_]{{1,31}}|{ids.ID_PATTERN[1:-1]})$"),
-]
-ChannelName = Literal["inbox", "webhook", "sms", "wechat"]
+RecipientId = Annotated[str, StringConstraints(pattern=domain.RECIPIENT_PATTERN)]
+ChannelName = Literal[(domain.INBOX, *domain.PUSH_CHANNELS)]
 
 
 def _check_url(value: str) -> str:
@@ -115,17 +112,6 @@ class MarkedOut(Output):
 
 class ReplayedOut(Output):
     replayed: list[str]
-
-
-def default_preferences(recipient_id: str) -> PreferencesOut:
-    """What a recipient who never chose gets: the inbox only, no quiet hours."""
-    return PreferencesOut(
-        recipient_id=recipient_id,
-        channels=[domain.INBOX],
-        quiet_hours=None,
-        webhook_url=None,
-        updated_at=None,
-    )
 
 
 __all__ = [

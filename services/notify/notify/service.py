@@ -1,25 +1,65 @@
-"""The notify service: entrypoints only. Each validates (by its signature), then calls the
-service layer in ``handlers``."""
+"""The notify service: its entrypoints and who may call them. Each hands its validated
+arguments to a use case (``usecases``) with a unit of work over the service's store."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pioneer import auth
 from pioneer.entrypoints import event_handler, rpc, timer
+from pioneer.errors import Forbidden
 from pioneer.events import Event
 from pioneer.replica import VolunteerReplicaHandlers
 from pioneer.schemas import CityName, Cursor, Limit
 from pioneer.service import PioneerService
 
-from . import domain, handlers
-from .channels import Channel, build_channels
+from . import domain, usecases
+from .channels import PushChannels
 from .schemas import NotificationIds, PreferencesIn, RecipientId
 from .settings import NotifySettings
+from .store import NotifyStore
 
-READERS = {auth.VOLUNTEER, auth.ADMIN, auth.OPS, auth.SYSTEM}
-CHANGERS = {auth.VOLUNTEER, auth.ADMIN, auth.SYSTEM}
+READERS = {auth.VOLUNTEER, *domain.READ_STAFF}
+CHANGERS = {auth.VOLUNTEER, *domain.CHANGE_STAFF}
 DELIVER_EVERY_S = 0.5
+
+
+def recipient_policy(change: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The rest of an inbox method's policy, checked after the roles and the arguments: a
+    volunteer token acts on its own inbox only, the staff roles (``domain.READ_STAFF``, or
+    ``CHANGE_STAFF`` with ``change``) on any recipient of their city, ``admins:<city>``
+    included; and the recipient's city is served here (else ``WrongCity``).
+
+    Declared here because ``auth.Policy`` reads a volunteer's city from a record id, and
+    ``admins:<city>`` is none."""
+    allowed = domain.may_change if change else domain.may_read
+    verb = "change" if change else "read"
+    staff = ", ".join(
+        f"`{r}`" for r in sorted(domain.CHANGE_STAFF if change else domain.READ_STAFF)
+    )
+    # Shown in the API reference (``pioneer docs``) under the method's roles.
+    policy = (
+        f"Recipient: a `volunteer` token only as `recipient_id`; {staff} for any recipient of"
+        " their city (`admins:<city>` included); at the home deployment of the recipient's"
+        " city (else `WrongCity`)."
+    )
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def guarded(self: Any, recipient_id: str, **arguments: Any) -> Any:
+            if not allowed(self.ctx.caller, recipient_id):
+                raise Forbidden(f"may not {verb} the inbox of {recipient_id}")
+            self.ctx.require_served(domain.recipient_city(recipient_id), "inbox")
+            return fn(self, recipient_id=recipient_id, **arguments)
+
+        guarded.__doc__ = f"{inspect.cleandoc(fn.__doc__ or '')}\n\n{policy}"
+        return guarded
+
+    return decorator
 
 
 class NotifyService(VolunteerReplicaHandlers, PioneerService):
@@ -29,12 +69,16 @@ class NotifyService(VolunteerReplicaHandlers, PioneerService):
 
     name = "notify"
     settings_model = NotifySettings
+    store_class = NotifyStore
     publishes = ("notification_sent", "notification_failed")
     migrations = str(Path(__file__).parent / "migrations")
+
+    pushing = PushChannels()
 
     # --- the contract ---------------------------------------------------------------------------
 
     @rpc(roles=READERS)
+    @recipient_policy(change=False)
     def inbox(
         self,
         recipient_id: RecipientId,
@@ -44,98 +88,102 @@ class NotifyService(VolunteerReplicaHandlers, PioneerService):
     ):
         """A recipient's notifications, newest first, paged (a volunteer reads only its own;
         admins, ops and systems any of their city, including ``admins:<city>``)."""
-        return handlers.inbox(self.ctx, recipient_id, unread_only, limit, cursor)
+        return usecases.inbox(self.ctx.uow(), recipient_id, unread_only, limit, cursor)
 
     @rpc(roles=CHANGERS)
+    @recipient_policy(change=True)
     def mark_read(self, recipient_id: RecipientId, notification_ids: NotificationIds):
         """Mark inbox notifications read; ``{"recipient_id", "marked", "unread"}``."""
-        return handlers.mark_read(self.ctx, recipient_id, notification_ids)
+        return usecases.mark_read(self.ctx.uow(), recipient_id, notification_ids)
 
     @rpc(roles=CHANGERS)
+    @recipient_policy(change=True)
     def set_preferences(self, recipient_id: RecipientId, preferences: PreferencesIn):
         """Replace a recipient's channels (the inbox is always on), quiet hours (local
         ``HH:MM``, may wrap midnight, or null) and ``webhook_url``."""
-        return handlers.set_preferences(self.ctx, recipient_id, preferences)
+        return usecases.set_preferences(self.ctx.uow(), recipient_id, preferences)
 
     @rpc(roles=READERS)
+    @recipient_policy(change=False)
     def get_preferences(self, recipient_id: RecipientId):
         """A recipient's preferences (the defaults if never set: inbox only)."""
-        return handlers.get_preferences(self.ctx, recipient_id)
+        return usecases.get_preferences(self.ctx.uow(), recipient_id)
 
-    @rpc(roles={auth.ADMIN, auth.OPS})
+    @rpc(roles={auth.ADMIN, auth.OPS}, city="city", home=("city", "delivery"))
     def failed_deliveries(self, city: CityName, limit: Limit = 50, cursor: Cursor | None = None):
         """Dead-lettered push deliveries of a city, with attempts and the last error."""
-        return handlers.failed_deliveries(self.ctx, city, limit, cursor)
+        return usecases.failed_deliveries(self.ctx.uow(), city, limit, cursor)
 
-    @rpc(roles={auth.ADMIN})
+    @rpc(roles={auth.ADMIN}, city="city", home=("city", "delivery"))
     def replay_deliveries(self, city: CityName, notification_ids: NotificationIds):
         """Send dead-lettered deliveries again from the first attempt; ``{"replayed": [...]}``."""
-        return handlers.replay_deliveries(self.ctx, city, notification_ids)
+        return usecases.replay_deliveries(self.ctx.uow(), city, notification_ids, self.ctx.log)
 
     # --- events ---------------------------------------------------------------------------------
 
     @event_handler("wishes", "wish_published")
     def on_wish_published(self, uow, event: Event) -> None:
-        handlers.wish_published(self.ctx, uow, event)
+        ctx = self.ctx
+        usecases.wish_published(
+            uow, event, ctx.catalog, ctx.cities, ctx.settings.wish_radius_m, ctx.log
+        )
 
     @event_handler("wishes", "wish_claimed")
     def on_wish_claimed(self, uow, event: Event) -> None:
-        handlers.wish_claimed(self.ctx, uow, event)
+        usecases.wish_claimed(uow, event, self.ctx.cities)
 
     @event_handler("wishes", "request_dispatched")
     def on_request_dispatched(self, uow, event: Event) -> None:
-        handlers.request_changed(self.ctx, uow, event)
+        usecases.request_changed(uow, event, self.ctx.catalog, self.ctx.cities)
 
     @event_handler("wishes", "request_accepted")
     def on_request_accepted(self, uow, event: Event) -> None:
-        handlers.request_changed(self.ctx, uow, event)
+        usecases.request_changed(uow, event, self.ctx.catalog, self.ctx.cities)
 
     @event_handler("wishes", "request_declined")
     def on_request_declined(self, uow, event: Event) -> None:
-        handlers.request_changed(self.ctx, uow, event)
+        usecases.request_changed(uow, event, self.ctx.catalog, self.ctx.cities)
 
     @event_handler("wishes", "request_unassigned")
     def on_request_unassigned(self, uow, event: Event) -> None:
-        handlers.request_changed(self.ctx, uow, event)
+        usecases.request_changed(uow, event, self.ctx.catalog, self.ctx.cities)
 
     @event_handler("wishes", "request_cancelled")
     def on_request_cancelled(self, uow, event: Event) -> None:
-        handlers.request_changed(self.ctx, uow, event)
+        usecases.request_changed(uow, event, self.ctx.catalog, self.ctx.cities)
 
     @event_handler("points", "points_redeemed")
     def on_points_redeemed(self, uow, event: Event) -> None:
-        handlers.points_redeemed(self.ctx, uow, event)
+        usecases.points_redeemed(uow, event, self.ctx.cities)
 
     # The directory follows the kernel's replica handlers; registrations and profile changes
     # tell nobody, discipline events tell the volunteer (these three replace the kernel's).
 
     def replica_changed(self, uow, volunteer_ids: list[str], events: list[Event]) -> None:
         """Keep the directory in step with the volunteer replica."""
-        handlers.volunteers_changed(uow, volunteer_ids)
+        usecases.volunteers_changed(uow, volunteer_ids)
 
     @event_handler("volunteers", "volunteer_suspended")
     def on_volunteer_suspended(self, uow, event: Event) -> None:
-        handlers.volunteer_changed(self.ctx, uow, event, domain.VOLUNTEER_SUSPENDED)
+        usecases.volunteer_changed(uow, event, domain.VOLUNTEER_SUSPENDED, self.ctx.cities)
 
     @event_handler("volunteers", "volunteer_reinstated")
     def on_volunteer_reinstated(self, uow, event: Event) -> None:
-        handlers.volunteer_changed(self.ctx, uow, event, domain.VOLUNTEER_REINSTATED)
+        usecases.volunteer_changed(uow, event, domain.VOLUNTEER_REINSTATED, self.ctx.cities)
 
     @event_handler("volunteers", "volunteer_removed")
     def on_volunteer_removed(self, uow, event: Event) -> None:
-        handlers.volunteer_changed(self.ctx, uow, event, domain.VOLUNTEER_REMOVED)
+        usecases.volunteer_changed(uow, event, domain.VOLUNTEER_REMOVED, self.ctx.cities)
 
     # --- push deliveries ------------------------------------------------------------------------
 
     @timer(DELIVER_EVERY_S)
     def deliver_due(self) -> None:
         """Push due deliveries (new, released at the end of quiet hours, or retried)."""
-        handlers.send_due(self.ctx, self._channels())
-
-    def _channels(self) -> dict[str, Channel]:
-        kernel = self.ctx.kernel
-        channels = kernel.__dict__.get("_notify_channels")
-        if channels is None:
-            channels = build_channels(kernel.settings, kernel.log)
-            kernel.__dict__["_notify_channels"] = channels
-        return channels
+        usecases.send_due(
+            self.ctx.uow(),
+            self.ctx.settings,
+            self.pushing.channels,
+            self.pushing.count,
+            self.ctx.log,
+        )

@@ -1,166 +1,380 @@
-"""Writing notifications: one row per (source event, recipient, channel), inserted in bulk with
-``ON CONFLICT DO NOTHING`` on that unique key, so a repeated event adds nothing."""
+"""The notify database, as the use cases need it: every statement of the service lives here.
+
+A ``NotifyStore`` is built over a unit of work's session (writes) or a read connection
+(``uow.reading()``); both execute the same Core statements. Rows come back as SQLAlchemy rows
+(attribute access); writes take plain values. The statements on hot paths are built once.
+
+- notifications: one row per (source event, recipient, channel), inserted in bulk with
+  ``ON CONFLICT DO NOTHING`` on that unique key, so a repeated event adds nothing; the inbox
+  reads, the read state, and push deliveries (due, claimed under a lease, sent, retried,
+  dead-lettered, replayed);
+- preferences;
+- the volunteer directory: the kernel's replica (version-guarded) plus ``directory_skills``,
+  one row per skill of each located volunteer with its geocell, kept in the same transaction
+  as every replica change, so "eligible volunteers of this city with this skill within the
+  circle" is a few index range scans;
+- the offers notify told volunteers of (``offer_holds``).
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, false, func, select, text, union_all, update
+from sqlalchemy.orm import Session
 
-from pioneer import ids
+from pioneer import geo
 from pioneer.db import conflict_insert
-from pioneer.events import NotificationDelivered
+from pioneer.events import Event, VolunteerChanged, read_data
+from pioneer.replica import (
+    apply_volunteer_event,
+    eligible_at,
+    rebuild_skill_index,
+    volunteer_replica,
+)
 
-from . import domain
-from .models import Notification, Preferences
+from .domain import FAILED, INBOX, PENDING, SENT, Prefs
+from .models import DirectorySkill, Notification, OfferHold, Preferences
 
 notifications_t = Notification.__table__
 preferences_t = Preferences.__table__
+holds_t = OfferHold.__table__
+skills_t = DirectorySkill.__table__
+replica_t = volunteer_replica
 LOOKUP_CHUNK = 500
 
-
-@dataclass(frozen=True)
-class Notice:
-    """What one recipient is told about one event (before channels are chosen)."""
-
-    recipient_id: str
-    kind: str
-    subject_id: str
-    title: str
-    body: str
-    urgent: bool = False
-
-
-@dataclass(frozen=True)
-class Prefs:
-    """The part of a recipient's preferences that decides its deliveries."""
-
-    channels: list[str]
-    quiet_start: str | None = None
-    quiet_end: str | None = None
-
-
-def preferences_of(session: Any, recipient_ids: Iterable[str]) -> dict[str, Prefs]:
-    """Stored preferences of these recipients (primary-key lookups, in chunks)."""
-    wanted = list(dict.fromkeys(recipient_ids))
-    found: dict[str, Prefs] = {}
-    for start in range(0, len(wanted), LOOKUP_CHUNK):
-        chunk = wanted[start : start + LOOKUP_CHUNK]
-        for row in session.execute(
-            select(
-                preferences_t.c.recipient_id,
-                preferences_t.c.channels,
-                preferences_t.c.quiet_start,
-                preferences_t.c.quiet_end,
-            ).where(preferences_t.c.recipient_id.in_(chunk))
-        ):
-            found[row.recipient_id] = Prefs(
-                list(row.channels or []), row.quiet_start, row.quiet_end
-            )
-    return found
+_INBOX_COLUMNS = [
+    notifications_t.c.id,
+    notifications_t.c.recipient_id,
+    notifications_t.c.kind,
+    notifications_t.c.subject_id,
+    notifications_t.c.title,
+    notifications_t.c.body,
+    notifications_t.c.channel,
+    notifications_t.c.created_at,
+    notifications_t.c.read,
+]
+_UNREAD = notifications_t.c.read == false()
+# Built once: the reads of every preferences call and every volunteer event.
+_PREFERENCES_OF = select(preferences_t).where(
+    preferences_t.c.recipient_id == bindparam("recipient_id")
+)
+_REPLICA_VERSION = (
+    select(replica_t.c.version)
+    .where(replica_t.c.volunteer_id == bindparam("volunteer_id"))
+    .with_for_update()
+)
 
 
-def rows_for(
-    source_event_id: str, notices: Iterable[Notice], prefs: dict[str, Prefs], now: datetime
-) -> list[dict[str, Any]]:
-    """One row per notice and channel: the inbox stored at once, push channels due now or held
-    to the end of the recipient's quiet hours (unless urgent)."""
-    rows: list[dict[str, Any]] = []
-    for notice in notices:
-        chosen = prefs.get(notice.recipient_id)
-        city = domain.recipient_city(notice.recipient_id)
-        for channel in domain.effective_channels(chosen.channels if chosen else None):
-            due_at, held_until = None, None
-            status = domain.STORED
-            if channel != domain.INBOX and chosen is not None:
-                status = domain.PENDING
-                due_at, held_until = domain.schedule(
-                    now, notice.urgent, chosen.quiet_start, chosen.quiet_end
-                )
-            rows.append(
-                {
-                    "id": ids.new_id(city, "ntf"),
-                    "source_event_id": source_event_id,
-                    "recipient_id": notice.recipient_id,
-                    "city": city,
-                    "kind": notice.kind,
-                    "subject_id": notice.subject_id[:80],
-                    "title": notice.title,
-                    "body": notice.body,
-                    "channel": channel,
-                    "urgent": notice.urgent,
-                    "status": status,
-                    "read": False,
-                    "read_at": None,
-                    "created_at": now,
-                    "due_at": due_at,
-                    "held_until": held_until,
-                    "attempts": 0,
-                    "last_error": None,
-                    "sent_at": None,
-                }
-            )
-    return rows
-
-
-def insert_new(session: Any, rows: list[dict[str, Any]]) -> list[Any]:
-    """Insert the rows whose (source event, recipient, channel) is new; the inserted ones'
-    ``(id, recipient_id, channel, kind)``. Duplicates are skipped by the database."""
-    if not rows:
-        return []
-    statement = (
-        conflict_insert(session, notifications_t)
-        .on_conflict_do_nothing(index_elements=["source_event_id", "recipient_id", "channel"])
-        .returning(
-            notifications_t.c.id,
-            notifications_t.c.recipient_id,
-            notifications_t.c.channel,
-            notifications_t.c.kind,
+@functools.cache
+def _nearby_query(cells: int) -> Any:
+    """Located volunteers of ``city`` with ``skill`` in ``cells`` geocell ranges, eligible at
+    ``now``, with their stored preferences (if any). One index range seek per covering cell on
+    ``(city, skill, geocell)``, not a scan of every volunteer of the city with the skill; built
+    once per number of ranges."""
+    parts = [
+        select(skills_t.c.volunteer_id, skills_t.c.lat, skills_t.c.lon).where(
+            skills_t.c.city == bindparam("city"),
+            skills_t.c.skill == bindparam("skill"),
+            skills_t.c.geocell >= lo,
+            skills_t.c.geocell < hi,
         )
+        for lo, hi in geo.cell_parameters(cells)
+    ]
+    near = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("near")
+    return (
+        select(
+            near.c.volunteer_id,
+            near.c.lat,
+            near.c.lon,
+            preferences_t.c.channels,
+            preferences_t.c.quiet_start,
+            preferences_t.c.quiet_end,
+        )
+        .join(replica_t, replica_t.c.volunteer_id == near.c.volunteer_id)
+        .outerjoin(preferences_t, preferences_t.c.recipient_id == near.c.volunteer_id)
+        .where(eligible_at(bindparam("now", type_=replica_t.c.suspended_until.type)))
     )
-    # One executemany: SQLAlchemy sends it as multi-row INSERTs of up to 1,000 rows each.
-    return session.execute(statement, rows).all()
 
 
-def notify(
-    uow: Any,
-    source_event_id: str,
-    city: str,
-    notices: list[Notice],
-    now: datetime,
-    prefs: dict[str, Prefs] | None = None,
-) -> int:
-    """Store ``notices`` for one source event on every chosen channel, once; emit one
-    ``notification_sent`` per kind for the inbox rows stored. How many rows were new."""
-    # A recipient id that is neither a record id nor ``admins:<city>`` (a foreign producer's
-    # mistake) could never read its inbox: it is skipped, not stored.
-    notices = [n for n in notices if domain.valid_recipient(n.recipient_id)]
-    if not notices:
-        return 0
-    if prefs is None:
-        prefs = preferences_of(uow.session, (n.recipient_id for n in notices))
-    inserted = insert_new(uow.session, rows_for(source_event_id, notices, prefs, now))
-    stored = [row for row in inserted if row.channel == domain.INBOX]
-    by_kind = Counter(row.kind for row in stored)
-    subjects = {n.kind: n.subject_id[:80] for n in notices}
-    for kind, count in by_kind.items():
-        only = next(row for row in stored if row.kind == kind) if count == 1 else None
-        uow.emit(
-            "notification_sent",
-            city,
-            NotificationDelivered(
-                source_event_id=source_event_id,
-                city=city,
-                kind=kind,
-                subject_id=subjects[kind],
-                channel=domain.INBOX,
-                count=count,
-                notification_id=only.id if only else None,
-                recipient_id=only.recipient_id if only else None,
-            ),
+def _own_inbox(recipient_id: str) -> tuple[Any, ...]:
+    return (notifications_t.c.recipient_id == recipient_id, notifications_t.c.channel == INBOX)
+
+
+class NotifyStore:
+    """Notifications and deliveries, preferences, the volunteer directory and offer holds."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db  # a Session (unit of work) or a Connection (reads)
+
+    # --- notifications --------------------------------------------------------------------------
+
+    def insert_new(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """Insert the rows whose (source event, recipient, channel) is new; the inserted ones'
+        ``(id, recipient_id, channel, kind)``. Duplicates are skipped by the database."""
+        if not rows:
+            return []
+        statement = (
+            conflict_insert(self.db, notifications_t)
+            .on_conflict_do_nothing(index_elements=["source_event_id", "recipient_id", "channel"])
+            .returning(
+                notifications_t.c.id,
+                notifications_t.c.recipient_id,
+                notifications_t.c.channel,
+                notifications_t.c.kind,
+            )
         )
-    return len(inserted)
+        # One executemany: SQLAlchemy sends it as multi-row INSERTs of up to 1,000 rows each.
+        return self.db.execute(statement, rows).all()
+
+    def inbox_page(
+        self, recipient_id: str, unread_only: bool, before_id: str | None, count: int
+    ) -> list[Any]:
+        """Up to ``count`` inbox rows of the recipient before ``before_id``, newest first."""
+        query = select(*_INBOX_COLUMNS).where(*_own_inbox(recipient_id))
+        if unread_only:
+            query = query.where(_UNREAD)
+        if before_id:
+            query = query.where(notifications_t.c.id < before_id)
+        query = query.order_by(notifications_t.c.id.desc()).limit(count)
+        return self.db.execute(query).all()
+
+    def mark_read(self, recipient_id: str, notification_ids: list[str], at: datetime) -> int:
+        """Mark the recipient's unread inbox rows among ``notification_ids`` read; how many.
+        One conditional update: concurrent marks count each notification once."""
+        return self.db.execute(
+            update(notifications_t)
+            .where(
+                *_own_inbox(recipient_id),
+                _UNREAD,
+                notifications_t.c.id.in_(sorted(set(notification_ids))),
+            )
+            .values(read=True, read_at=at)
+        ).rowcount
+
+    def unread_count(self, recipient_id: str) -> int:
+        """How many of the recipient's inbox rows are unread."""
+        return self.db.execute(
+            select(func.count()).where(*_own_inbox(recipient_id), _UNREAD)
+        ).scalar_one()
+
+    # --- preferences ----------------------------------------------------------------------------
+
+    def preferences(self, recipient_id: str) -> Any | None:
+        """The recipient's stored preferences row, if any."""
+        return self.db.execute(_PREFERENCES_OF, {"recipient_id": recipient_id}).first()
+
+    def put_preferences(self, values: dict[str, Any]) -> None:
+        """Insert or replace a recipient's preferences (one upsert: concurrent first writes
+        leave one row, the last one's)."""
+        statement = conflict_insert(self.db, preferences_t).values(**values)
+        self.db.execute(
+            statement.on_conflict_do_update(
+                index_elements=[preferences_t.c.recipient_id],
+                set_={k: statement.excluded[k] for k in values if k != "recipient_id"},
+            )
+        )
+
+    def preferences_of(self, recipient_ids: Iterable[str]) -> dict[str, Prefs]:
+        """What decides the deliveries of these recipients, for those that stored preferences
+        (primary-key lookups, in chunks)."""
+        wanted = list(dict.fromkeys(recipient_ids))
+        found: dict[str, Prefs] = {}
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            for row in self.db.execute(
+                select(
+                    preferences_t.c.recipient_id,
+                    preferences_t.c.channels,
+                    preferences_t.c.quiet_start,
+                    preferences_t.c.quiet_end,
+                ).where(preferences_t.c.recipient_id.in_(chunk))
+            ):
+                found[row.recipient_id] = Prefs(
+                    list(row.channels or []), row.quiet_start, row.quiet_end
+                )
+        return found
+
+    def webhook_urls(self, recipient_ids: Iterable[str]) -> dict[str, str | None]:
+        """The webhook URL each of these recipients configured."""
+        wanted = sorted(set(recipient_ids))
+        if not wanted:
+            return {}
+        rows = self.db.execute(
+            select(preferences_t.c.recipient_id, preferences_t.c.webhook_url).where(
+                preferences_t.c.recipient_id.in_(wanted)
+            )
+        )
+        return {row.recipient_id: row.webhook_url for row in rows}
+
+    # --- the volunteer directory ----------------------------------------------------------------
+
+    def volunteers_near(
+        self, city: str, skill: str, lat: float, lon: float, radius_m: float, now: datetime
+    ) -> list[Any]:
+        """``(volunteer_id, lat, lon, channels, quiet_start, quiet_end)`` of the eligible
+        volunteers of ``city`` with ``skill`` in the geocells covering the circle (the exact
+        distance is the caller's); the preference columns are null for those without any."""
+        ranges = geo.covering_ranges(lat, lon, radius_m)
+        values = {"city": city, "skill": skill, "now": now, **geo.bind_cells(ranges)}
+        return self.db.execute(_nearby_query(len(ranges)), values).all()
+
+    def apply_volunteer(self, event: Event) -> bool:
+        """Fold a volunteers event into the replica if it is newer than what is held; whether
+        it was. The held version is read locked (PostgreSQL), so two events of one volunteer
+        handled at once on their separate queues decide "newer" one after the other."""
+        data = read_data(VolunteerChanged, event)
+        held = self.db.execute(_REPLICA_VERSION, {"volunteer_id": data.volunteer_id}).scalar()
+        if held is not None and held >= data.version:
+            return False
+        apply_volunteer_event(self.db, event)
+        return True
+
+    def reindex(self, volunteer_ids: list[str]) -> None:
+        """Make ``directory_skills`` say what the replica now holds about ``volunteer_ids``."""
+        rebuild_skill_index(self.db, skills_t, volunteer_ids)
+
+    # --- offers ---------------------------------------------------------------------------------
+
+    def lock_request(self, request_id: str) -> None:
+        """Decide one request's events one after another (SQLite writers already are): two
+        dispatches handled at once must both see the offers the other made."""
+        bind = self.db.get_bind() if isinstance(self.db, Session) else self.db
+        if bind.dialect.name == "postgresql":
+            self.db.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:request_id))"),
+                {"request_id": request_id},
+            )
+
+    def offer_holds(self, request_id: str) -> list[Any]:
+        """``(volunteer_id, offered_version, status)`` of every offer held for the request."""
+        return self.db.execute(
+            select(holds_t.c.volunteer_id, holds_t.c.offered_version, holds_t.c.status).where(
+                holds_t.c.request_id == request_id
+            )
+        ).all()
+
+    def close_offers(self, request_id: str, volunteer_ids: list[str], at: datetime) -> None:
+        """End the offers of ``volunteer_ids`` for the request."""
+        self.db.execute(
+            update(holds_t)
+            .where(holds_t.c.request_id == request_id, holds_t.c.volunteer_id.in_(volunteer_ids))
+            .values(status="closed", updated_at=at)
+        )
+
+    def add_offers(
+        self, request_id: str, volunteer_ids: list[str], version: int, urgency: str, at: datetime
+    ) -> None:
+        """Hold new open offers of the request (of its ``version``) to ``volunteer_ids``."""
+        self.db.execute(
+            holds_t.insert(),
+            [
+                {
+                    "request_id": request_id,
+                    "volunteer_id": volunteer_id,
+                    "offered_version": version,
+                    "status": "open",
+                    "urgency": urgency[:16],
+                    "updated_at": at,
+                }
+                for volunteer_id in volunteer_ids
+            ],
+        )
+
+    # --- push deliveries ------------------------------------------------------------------------
+
+    def due_deliveries(self, now: datetime, count: int) -> list[str]:
+        """The ids of up to ``count`` pending push deliveries due by ``now``, in due order."""
+        return (
+            self.db.execute(
+                select(notifications_t.c.id)
+                .where(notifications_t.c.status == PENDING, notifications_t.c.due_at <= now)
+                .order_by(notifications_t.c.due_at)
+                .limit(count)
+            )
+            .scalars()
+            .all()
+        )
+
+    def claim_deliveries(
+        self, notification_ids: list[str], now: datetime, lease_until: datetime
+    ) -> list[Any]:
+        """Claim those still pending and due: their ``due_at`` moves to the lease's end and the
+        attempt is counted, so another sender (a replica's timer) sees them as not due until
+        then and a crash mid-send only delays the retry. The claimed rows, whole."""
+        return self.db.execute(
+            update(notifications_t)
+            .where(
+                notifications_t.c.id.in_(notification_ids),
+                notifications_t.c.status == PENDING,
+                notifications_t.c.due_at <= now,
+            )
+            .values(due_at=lease_until, attempts=notifications_t.c.attempts + 1)
+            .returning(*notifications_t.c)
+        ).all()
+
+    def _claimed(self, row: Any) -> tuple[Any, ...]:
+        # Only the attempt this sender claimed: a replay meanwhile starts afresh.
+        return (
+            notifications_t.c.id == row.id,
+            notifications_t.c.status == PENDING,
+            notifications_t.c.attempts == row.attempts,
+        )
+
+    def mark_sent(self, row: Any, at: datetime) -> bool:
+        """Record the claimed attempt ``row`` as sent; False if it is no longer this sender's."""
+        return bool(
+            self.db.execute(
+                update(notifications_t)
+                .where(*self._claimed(row))
+                .values(status=SENT, sent_at=at, due_at=None, last_error=None)
+            ).rowcount
+        )
+
+    def retry_later(self, row: Any, due_at: datetime, error: str) -> None:
+        """Make the claimed attempt ``row`` due again at ``due_at``, with its error."""
+        self.db.execute(
+            update(notifications_t)
+            .where(*self._claimed(row))
+            .values(due_at=due_at, last_error=error)
+        )
+
+    def dead_letter(self, row: Any, error: str) -> bool:
+        """Mark the claimed attempt ``row`` failed; False if it is no longer this sender's."""
+        return bool(
+            self.db.execute(
+                update(notifications_t)
+                .where(*self._claimed(row))
+                .values(status=FAILED, due_at=None, last_error=error)
+            ).rowcount
+        )
+
+    def failed_page(self, city: str, after_id: str | None, count: int) -> list[Any]:
+        """Up to ``count`` dead-lettered deliveries of ``city`` after ``after_id``, in id order."""
+        query = select(notifications_t).where(
+            notifications_t.c.status == FAILED, notifications_t.c.city == city
+        )
+        if after_id:
+            query = query.where(notifications_t.c.id > after_id)
+        return self.db.execute(query.order_by(notifications_t.c.id).limit(count)).all()
+
+    def replay(self, city: str, notification_ids: list[str], now: datetime) -> list[str]:
+        """Make the dead-lettered deliveries of ``city`` among ``notification_ids`` pending from
+        the first attempt, due now; their ids."""
+        return (
+            self.db.execute(
+                update(notifications_t)
+                .where(
+                    notifications_t.c.id.in_(sorted(set(notification_ids))),
+                    notifications_t.c.city == city,
+                    notifications_t.c.status == FAILED,
+                )
+                .values(status=PENDING, attempts=0, due_at=now, last_error=None)
+                .returning(notifications_t.c.id)
+            )
+            .scalars()
+            .all()
+        )

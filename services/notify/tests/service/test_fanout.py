@@ -10,7 +10,8 @@ import time
 from notify_testdata import FANGJIAHETOU, FAR_AWAY, near, seed_directory, wish_data
 from sqlalchemy import text
 
-from notify.store import Notice, Prefs, insert_new, rows_for
+from notify.domain import Notice, Prefs, rows_for
+from notify.store import NotifyStore
 from pioneer import clock, ids
 from pioneer.testing.fixtures import wait_for
 
@@ -79,10 +80,14 @@ def test_the_unique_key_refuses_a_second_row(db_url):
         notices = [Notice(r, "wish_published", "cixi-wish-x", "t", "b") for r in recipients]
         prefs = {recipients[0]: Prefs(["inbox", "webhook"])}
         with Session(engine) as session, session.begin():
-            first = insert_new(session, rows_for("event-1", notices, prefs, clock.utcnow()))
+            first = NotifyStore(session).insert_new(
+                rows_for("event-1", notices, prefs, clock.utcnow())
+            )
         # The same event again (fresh row ids, as a redelivery would make): nothing is added.
         with Session(engine) as session, session.begin():
-            again = insert_new(session, rows_for("event-1", notices, prefs, clock.utcnow()))
+            again = NotifyStore(session).insert_new(
+                rows_for("event-1", notices, prefs, clock.utcnow())
+            )
         assert len(first) == 6 and again == []
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM notifications")).scalar_one() == 6

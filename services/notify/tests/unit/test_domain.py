@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from notify import domain
+from notify import domain, words
 from pioneer import auth
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -144,31 +144,31 @@ def test_the_inbox_is_always_on_and_channels_come_in_one_order():
 
 def test_words_come_from_safe_fields_only():
     deadline = at(18, day=28)
-    published = domain.wish_published_words("想要一副老花镜", "居家养老", deadline, 1234)
+    published = words.wish_published_words("想要一副老花镜", "居家养老", deadline, 1234)
     assert "老花镜" in published.title and "1.2 公里" in published.body
     assert "2026-11-28 18:00" in published.body
-    long = domain.wish_published_words("字" * 300, "居家养老", deadline, 10)
+    long = words.wish_published_words("字" * 300, "居家养老", deadline, 10)
     assert len(long.title) == 200
-    claimed = domain.wish_claimed_words("老花镜", "cixi-vol-1")
+    claimed = words.wish_claimed_words("老花镜", "cixi-vol-1")
     assert "cixi-vol-1" in claimed.body
     for reason in ("timed_out", "taken_by_another", "request_cancelled", "request_closed"):
-        assert domain.offer_ended_words("水电维修", reason).body
-    assert "特急" in domain.offer_words("水电维修", "emergency").title
-    suspended = domain.volunteer_words("volunteer_suspended", at(9, day=30))
+        assert words.offer_ended_words("水电维修", reason).body
+    assert "特急" in words.offer_words("水电维修", "emergency").title
+    suspended = words.volunteer_words("volunteer_suspended", at(9, day=30))
     assert "2026-11-30 09:00" in suspended.body
-    redeemed = domain.redemption_words("环保袋", 2, 30, 70)
+    redeemed = words.redemption_words("环保袋", 2, 30, 70)
     assert redeemed.title.endswith("环保袋 × 2") and "30" in redeemed.body and "70" in redeemed.body
     # The functions take no free text a resident gave (beneficiary, requester, reasons): the
     # signatures are the guarantee, checked here so a new parameter is a conscious change.
     import inspect
 
     for fn in (
-        domain.wish_published_words,
-        domain.wish_claimed_words,
-        domain.offer_words,
-        domain.offer_ended_words,
-        domain.volunteer_words,
-        domain.redemption_words,
+        words.wish_published_words,
+        words.wish_claimed_words,
+        words.offer_words,
+        words.offer_ended_words,
+        words.volunteer_words,
+        words.redemption_words,
     ):
         names = set(inspect.signature(fn).parameters)
         assert not names & {"beneficiary", "requester", "phone", "address", "name", "description"}

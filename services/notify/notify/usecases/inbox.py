@@ -1,0 +1,64 @@
+"""The inbox and preferences: reading a recipient's notifications, marking them read, and the
+channels, quiet hours and webhook URL that decide its push deliveries.
+
+Who may act on which inbox is checked with the entrypoints, before these run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pioneer import clock
+from pioneer.errors import ValidationError
+from pioneer.paging import decode_id_cursor, page
+from pioneer.schemas import Page
+
+from .. import domain, presenters
+from ..schemas import MarkedOut, NotificationOut, PreferencesIn, PreferencesOut
+
+
+def inbox(
+    uow: Any, recipient_id: str, unread_only: bool, limit: int, cursor: str | None
+) -> Page[NotificationOut]:
+    """The recipient's inbox, newest first, keyset-paged on id."""
+    before = decode_id_cursor(cursor)
+    with uow.reading() as store:
+        rows = store.inbox_page(recipient_id, unread_only, before, limit + 1)
+    items, next_cursor = page(rows, limit, lambda r: [r.id])
+    return Page[NotificationOut](
+        items=[presenters.notification_out(row) for row in items], next_cursor=next_cursor
+    )
+
+
+def mark_read(uow: Any, recipient_id: str, notification_ids: list[str]) -> MarkedOut:
+    """Mark inbox notifications of the recipient read (others' ids and read ones are skipped)."""
+    with uow:
+        marked = uow.store.mark_read(recipient_id, notification_ids, clock.utcnow())
+        unread = uow.store.unread_count(recipient_id)
+    return MarkedOut(recipient_id=recipient_id, marked=marked, unread=unread)
+
+
+def set_preferences(uow: Any, recipient_id: str, preferences: PreferencesIn) -> PreferencesOut:
+    """Replace the recipient's channels, quiet hours and webhook URL."""
+    if "webhook" in preferences.channels and preferences.webhook_url is None:
+        raise ValidationError("preferences.webhook_url", "required when channels include webhook")
+    quiet = preferences.quiet_hours
+    values = {
+        "recipient_id": recipient_id,
+        "city": domain.recipient_city(recipient_id),
+        "channels": domain.effective_channels(preferences.channels),
+        "quiet_start": quiet.start if quiet else None,
+        "quiet_end": quiet.end if quiet else None,
+        "webhook_url": preferences.webhook_url,
+        "updated_at": clock.utcnow(),
+    }
+    with uow:
+        uow.store.put_preferences(values)
+        row = uow.store.preferences(recipient_id)
+    return presenters.preferences_out(row)
+
+
+def get_preferences(uow: Any, recipient_id: str) -> PreferencesOut:
+    """The recipient's preferences, or the defaults (inbox only, no quiet hours)."""
+    with uow.reading() as store:
+        row = store.preferences(recipient_id)
+    return presenters.preferences_out(row) if row else presenters.default_preferences(recipient_id)

@@ -1,0 +1,182 @@
+"""Notify's inbox, preferences and delivery use cases on a fake unit of work and store: paging
+and marks, preferences refused or replaced, and push deliveries (lease, backoff, dead letter,
+replay). No broker, no database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from notify_fakes import CITIES, SETTINGS, FakeNotifyStore, Log, redeem
+from notify_testdata import points_data
+
+from notify import usecases
+from notify.channels import DeliveryError
+from notify.schemas import PreferencesIn
+from pioneer import clock, ids
+from pioneer.errors import ValidationError
+from pioneer.testing.fakes import FakeUnitOfWork
+
+
+@pytest.fixture
+def uow():
+    return FakeUnitOfWork(FakeNotifyStore(), CITIES)
+
+
+# --- the inbox and preferences -------------------------------------------------------------------
+
+
+def test_the_inbox_pages_newest_first_and_marks_each_once(uow):
+    volunteer_id = ids.new_id("cixi", "vol")
+    for _ in range(5):
+        redeem(uow, points_data(volunteer_id))
+    seen, cursor = [], None
+    while True:
+        got = usecases.inbox(uow, volunteer_id, False, 2, cursor)
+        seen += [n.id for n in got.items]
+        if got.next_cursor is None:
+            break
+        cursor = got.next_cursor
+    assert seen == sorted(seen, reverse=True) and len(seen) == 5
+    marked = usecases.mark_read(uow, volunteer_id, [*seen[:2], ids.new_id("cixi", "ntf")])
+    assert (marked.marked, marked.unread) == (2, 3)
+    assert usecases.mark_read(uow, volunteer_id, seen[:2]).marked == 0
+    assert [n.id for n in usecases.inbox(uow, volunteer_id, True, 50, None).items] == seen[2:]
+    with pytest.raises(ValidationError, match="cursor"):
+        usecases.inbox(uow, volunteer_id, False, 2, "garbage")
+
+
+def test_preferences_default_replace_and_refuse_a_webhook_without_a_url(uow):
+    volunteer_id = ids.new_id("cixi", "vol")
+    default = usecases.get_preferences(uow, volunteer_id)
+    assert default.channels == ["inbox"] and default.updated_at is None
+    with pytest.raises(ValidationError) as refused:
+        usecases.set_preferences(
+            uow, volunteer_id, PreferencesIn.model_validate({"channels": ["webhook"]})
+        )
+    assert refused.value.field == "preferences.webhook_url"
+    assert uow.store.preferences_by_id == {}
+    chosen = {"channels": ["wechat", "webhook"], "webhook_url": "https://example.org/hook"}
+    stored = usecases.set_preferences(uow, volunteer_id, PreferencesIn.model_validate(chosen))
+    assert stored.channels == ["inbox", "webhook", "wechat"] and stored.quiet_hours is None
+    assert usecases.get_preferences(uow, volunteer_id) == stored
+    assert uow.store.preferences_by_id[volunteer_id].city == "cixi"
+
+
+# --- push deliveries -----------------------------------------------------------------------------
+
+
+class Channel:
+    """A push adapter answering from a script: None (accepted), or an exception to raise."""
+
+    def __init__(self, name: str, *answers: Exception | None) -> None:
+        self.name = name
+        self.answers = list(answers)
+        self.sent = []
+
+    def send(self, delivery) -> None:
+        self.sent.append(delivery)
+        answer = self.answers.pop(0) if self.answers else None
+        if answer is not None:
+            raise answer
+
+
+def a_push(uow, channel: str = "sms", webhook_url: str | None = None) -> str:
+    """A recipient with ``channel`` chosen and one pending delivery on it; its id."""
+    volunteer_id = ids.new_id("cixi", "vol")
+    chosen = {"channels": [channel], "webhook_url": webhook_url}
+    usecases.set_preferences(uow, volunteer_id, PreferencesIn.model_validate(chosen))
+    redeem(uow, points_data(volunteer_id))
+    (push,) = uow.store.rows_of(volunteer_id, channel)
+    return push.id
+
+
+def send(uow, channels, counted=None, log=None) -> int:
+    counted = [] if counted is None else counted
+    return usecases.send_due(
+        uow, SETTINGS, channels, lambda c, o: counted.append((c, o)), log or Log()
+    )
+
+
+def due_now(uow, notification_id: str) -> None:
+    uow.store.notifications[notification_id].due_at = clock.utcnow()
+
+
+def test_a_push_is_sent_once_under_a_lease(uow):
+    push = a_push(uow, "webhook", "https://example.org/hook")
+    hook, counted = Channel("webhook"), []
+    assert send(uow, {"webhook": hook}, counted) == 1
+    row = uow.store.notifications[push]
+    assert row.status == "sent" and row.attempts == 1 and row.sent_at is not None
+    assert hook.sent[0].webhook_url == "https://example.org/hook"
+    assert hook.sent[0].notification_id == push and counted == [("webhook", "sent")]
+    [sent] = [e for e in uow.of_type("notification_sent") if e["data"]["channel"] == "webhook"]
+    assert sent["data"]["notification_id"] == push and sent["data"]["attempts"] == 1
+    assert send(uow, {"webhook": hook}) == 0 and len(hook.sent) == 1
+
+
+def test_a_claimed_delivery_is_not_due_until_its_lease_ends(uow):
+    push = a_push(uow)
+    now = clock.utcnow()
+    lease_until = now + timedelta(seconds=SETTINGS.delivery_lease_s)
+    with uow:
+        [claimed] = uow.store.claim_deliveries([push], now, lease_until)
+    assert claimed.attempts == 1
+    assert send(uow, {"sms": Channel("sms")}) == 0  # another sender finds nothing due
+
+
+def test_retries_back_off_then_dead_letter_and_replay_starts_afresh(uow):
+    push = a_push(uow)
+    busy = DeliveryError("HTTP 503", retryable=True)
+    sms, counted, log = Channel("sms", busy, busy, busy), [], Log()
+    before = clock.utcnow()
+    assert send(uow, {"sms": sms}, counted) == 0
+    row = uow.store.notifications[push]
+    assert row.status == "pending" and row.last_error == "HTTP 503"
+    assert before + timedelta(seconds=10) <= row.due_at <= clock.utcnow() + timedelta(seconds=10)
+    due_now(uow, push)
+    send(uow, {"sms": sms}, counted)
+    assert row.due_at >= before + timedelta(seconds=15)  # 20 s, capped at 15
+    due_now(uow, push)
+    send(uow, {"sms": sms}, counted, log)
+    assert row.status == "failed" and row.attempts == 3 and row.due_at is None
+    assert counted == [("sms", "retry"), ("sms", "retry"), ("sms", "failed")]
+    [failed] = uow.of_type("notification_failed")
+    assert failed["data"]["error"] == "HTTP 503" and failed["data"]["attempts"] == 3
+    assert log.lines[0][0] == "delivery_dead_lettered"
+    listed = usecases.failed_deliveries(uow, "cixi", 10, None)
+    assert [d.id for d in listed.items] == [push] and listed.items[0].attempts == 3
+    assert usecases.failed_deliveries(uow, "haining", 10, None).items == []
+    # Replay: only dead letters of the city, from the first attempt, due now.
+    assert usecases.replay_deliveries(uow, "haining", [push], Log()).replayed == []
+    assert usecases.replay_deliveries(uow, "cixi", [push], Log()).replayed == [push]
+    assert (row.status, row.attempts, row.last_error) == ("pending", 0, None)
+    assert send(uow, {"sms": sms}) == 1 and row.status == "sent"
+    assert usecases.replay_deliveries(uow, "cixi", [push], Log()).replayed == []
+
+
+def test_final_answers_dead_letter_at_once_and_adapter_bugs_are_retried(uow):
+    final, buggy = a_push(uow, "wechat"), a_push(uow, "sms")
+    channels = {
+        "wechat": Channel("wechat", DeliveryError("HTTP 404", retryable=False)),
+        "sms": Channel("sms", KeyError("boom")),
+    }
+    assert send(uow, channels) == 0
+    assert uow.store.notifications[final].status == "failed"
+    bug = uow.store.notifications[buggy]
+    assert bug.status == "pending" and bug.last_error.startswith("KeyError")
+
+
+def test_an_outcome_for_an_attempt_replayed_meanwhile_changes_nothing(uow):
+    push = a_push(uow)
+    now = clock.utcnow()
+    with uow:
+        [claimed] = uow.store.claim_deliveries([push], now, now + timedelta(seconds=60))
+    uow.store.notifications[push].status = "failed"
+    usecases.replay_deliveries(uow, "cixi", [push], Log())  # attempts back to 0
+    sent = usecases.record_outcomes(uow, SETTINGS, [(claimed, None)], lambda c, o: None, Log())
+    assert sent == 0 and uow.store.notifications[push].status == "pending"
+    dead = (claimed, DeliveryError("HTTP 410", retryable=False))
+    usecases.record_outcomes(uow, SETTINGS, [dead], lambda c, o: None, Log())
+    assert uow.store.notifications[push].status == "pending"
+    assert uow.of_type("notification_failed") == []
