@@ -198,6 +198,9 @@ class Policy:
       id, the ``staff`` roles for the volunteers of their city;
     - ``home``: ``(argument, what)``: the record's city must be served by this deployment,
       else ``WrongCity`` (writes and home-only reads go to the home deployment).
+
+    ``city_of`` finds the city an argument names (by default a record id's city prefix, or a
+    city name itself; notify's recipients also name ``admins:<city>``).
     """
 
     roles: frozenset[str] | None
@@ -205,20 +208,22 @@ class Policy:
     acting_for: str | None = None
     staff: frozenset[str] = ACTS_FOR_VOLUNTEERS
     home: tuple[str, str] | None = None
+    city_of: Callable[[Any], str | None] = city_in
 
     def check(self, caller: Caller, values: Any, serves: Callable[[str], bool]) -> None:
         """The checks after the roles, on the bound arguments ``values``."""
         if self.city is not None:
-            city = city_in(_resolve(self.city, values))
+            city = self.city_of(_resolve(self.city, values))
             if city is not None and not caller.covers(city):
                 raise Forbidden(f"token for city '{caller.city}' may not act in '{city}'")
         if self.acting_for is not None:
-            volunteer_id = _resolve(self.acting_for, values)
-            if isinstance(volunteer_id, str):
-                require_acting_for(caller, volunteer_id, ids.city_of(volunteer_id), self.staff)
+            acted_for = _resolve(self.acting_for, values)
+            city = self.city_of(acted_for)
+            if isinstance(acted_for, str) and city is not None:
+                require_acting_for(caller, acted_for, city, self.staff)
         if self.home is not None:
             path, what = self.home
-            city = city_in(_resolve(path, values))
+            city = self.city_of(_resolve(path, values))
             if city is not None and not serves(city):
                 raise WrongCity(city, what)
 
@@ -232,8 +237,7 @@ class Policy:
         if self.acting_for is not None:
             staff = ", ".join(f"`{r}`" for r in sorted(self.staff))
             parts.append(
-                f"a `volunteer` token only as `{self.acting_for}`; {staff} for the volunteers"
-                " of their city"
+                f"a `volunteer` token only as `{self.acting_for}`; {staff} for those of their city"
             )
         if self.home is not None:
             parts.append(f"at the home deployment of `{self.home[0]}` (else `WrongCity`)")

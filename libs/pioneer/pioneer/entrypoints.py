@@ -206,16 +206,18 @@ def rpc(
     acting_for: str | None = None,
     staff: Iterable[str] = auth.ACTS_FOR_VOLUNTEERS,
     home: tuple[str, str] | None = None,
+    city_of: Callable[[Any], str | None] = auth.city_in,
 ) -> Callable[[Callable[..., Any]], Any]:
     """A contract RPC method and its access policy (``auth.Policy``, checked by the guard).
 
     ``roles=None`` means no token is needed (``ping`` only). ``city``, ``acting_for`` and
     ``home`` name arguments (dotted paths into them): the city the caller must cover, the
     volunteer a token acts for (``staff`` may act for their city's volunteers), and the record
-    that must live in this deployment, as ``(argument, what it is)``.
+    that must live in this deployment, as ``(argument, what it is)``; ``city_of`` reads the
+    city an argument names (``auth.city_in`` by default).
     """
     allowed = None if roles is None else frozenset(roles)
-    policy = auth.Policy(allowed, city, acting_for, frozenset(staff), home)
+    policy = auth.Policy(allowed, city, acting_for, frozenset(staff), home, city_of)
 
     def decorator(fn: Callable[..., Any]) -> Any:
         model_and_names: list[Any] = []

@@ -216,11 +216,6 @@ def schedule(
 # --- retries -------------------------------------------------------------------------------------
 
 
-def backoff_s(attempts: int, base_s: float, cap_s: float) -> float:
-    """Delay before the next try after ``attempts`` failed ones: base, 2x, 4x ... up to the cap."""
-    return min(cap_s, base_s * (2 ** max(attempts - 1, 0)))
-
-
 def next_step(attempts: int, retryable: bool, max_attempts: int) -> str:
     """After a failed try: ``retry`` or ``dead`` (dead-lettered)."""
     return "retry" if retryable and attempts < max_attempts else "dead"

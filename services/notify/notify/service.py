@@ -3,15 +3,10 @@ arguments to a use case (``usecases``) with a unit of work over the service's st
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pioneer import auth
 from pioneer.entrypoints import event_handler, rpc, timer
-from pioneer.errors import Forbidden
 from pioneer.events import Event
 from pioneer.replica import VolunteerReplicaHandlers
 from pioneer.schemas import CityName, Cursor, Limit
@@ -25,41 +20,16 @@ from .store import NotifyStore
 
 READERS = {auth.VOLUNTEER, *domain.READ_STAFF}
 CHANGERS = {auth.VOLUNTEER, *domain.CHANGE_STAFF}
+# An inbox's policy: a volunteer token on its own inbox only, the staff roles on any recipient
+# of their city (``admins:<city>`` included), at the recipient's home deployment.
+RECIPIENT_READ = {
+    "acting_for": "recipient_id",
+    "staff": domain.READ_STAFF,
+    "home": ("recipient_id", "inbox"),
+    "city_of": domain.recipient_city,
+}
+RECIPIENT_CHANGE = {**RECIPIENT_READ, "staff": domain.CHANGE_STAFF}
 DELIVER_EVERY_S = 0.5
-
-
-def recipient_policy(change: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The rest of an inbox method's policy, checked after the roles and the arguments: a
-    volunteer token acts on its own inbox only, the staff roles (``domain.READ_STAFF``, or
-    ``CHANGE_STAFF`` with ``change``) on any recipient of their city, ``admins:<city>``
-    included; and the recipient's city is served here (else ``WrongCity``).
-
-    Declared here because ``auth.Policy`` reads a volunteer's city from a record id, and
-    ``admins:<city>`` is none."""
-    allowed = domain.may_change if change else domain.may_read
-    verb = "change" if change else "read"
-    staff = ", ".join(
-        f"`{r}`" for r in sorted(domain.CHANGE_STAFF if change else domain.READ_STAFF)
-    )
-    # Shown in the API reference (``pioneer docs``) under the method's roles.
-    policy = (
-        f"Recipient: a `volunteer` token only as `recipient_id`; {staff} for any recipient of"
-        " their city (`admins:<city>` included); at the home deployment of the recipient's"
-        " city (else `WrongCity`)."
-    )
-
-    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def guarded(self: Any, recipient_id: str, **arguments: Any) -> Any:
-            if not allowed(self.ctx.caller, recipient_id):
-                raise Forbidden(f"may not {verb} the inbox of {recipient_id}")
-            self.ctx.require_served(domain.recipient_city(recipient_id), "inbox")
-            return fn(self, recipient_id=recipient_id, **arguments)
-
-        guarded.__doc__ = f"{inspect.cleandoc(fn.__doc__ or '')}\n\n{policy}"
-        return guarded
-
-    return decorator
 
 
 class NotifyService(VolunteerReplicaHandlers, PioneerService):
@@ -77,8 +47,7 @@ class NotifyService(VolunteerReplicaHandlers, PioneerService):
 
     # --- the contract ---------------------------------------------------------------------------
 
-    @rpc(roles=READERS)
-    @recipient_policy(change=False)
+    @rpc(roles=READERS, **RECIPIENT_READ)
     def inbox(
         self,
         recipient_id: RecipientId,
@@ -90,21 +59,18 @@ class NotifyService(VolunteerReplicaHandlers, PioneerService):
         admins, ops and systems any of their city, including ``admins:<city>``)."""
         return usecases.inbox(self.ctx.uow(), recipient_id, unread_only, limit, cursor)
 
-    @rpc(roles=CHANGERS)
-    @recipient_policy(change=True)
+    @rpc(roles=CHANGERS, **RECIPIENT_CHANGE)
     def mark_read(self, recipient_id: RecipientId, notification_ids: NotificationIds):
         """Mark inbox notifications read; ``{"recipient_id", "marked", "unread"}``."""
         return usecases.mark_read(self.ctx.uow(), recipient_id, notification_ids)
 
-    @rpc(roles=CHANGERS)
-    @recipient_policy(change=True)
+    @rpc(roles=CHANGERS, **RECIPIENT_CHANGE)
     def set_preferences(self, recipient_id: RecipientId, preferences: PreferencesIn):
         """Replace a recipient's channels (the inbox is always on), quiet hours (local
         ``HH:MM``, may wrap midnight, or null) and ``webhook_url``."""
         return usecases.set_preferences(self.ctx.uow(), recipient_id, preferences)
 
-    @rpc(roles=READERS)
-    @recipient_policy(change=False)
+    @rpc(roles=READERS, **RECIPIENT_READ)
     def get_preferences(self, recipient_id: RecipientId):
         """A recipient's preferences (the defaults if never set: inbox only)."""
         return usecases.get_preferences(self.ctx.uow(), recipient_id)

@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 
 from pioneer import geo
 from pioneer.db import conflict_insert
-from pioneer.events import Event, VolunteerChanged, read_data
+from pioneer.events import Event
 from pioneer.replica import (
-    apply_volunteer_event,
+    apply_newer,
     eligible_at,
     rebuild_skill_index,
     volunteer_replica,
@@ -61,11 +61,6 @@ _UNREAD = notifications_t.c.read == false()
 # Built once: the reads of every preferences call and every volunteer event.
 _PREFERENCES_OF = select(preferences_t).where(
     preferences_t.c.recipient_id == bindparam("recipient_id")
-)
-_REPLICA_VERSION = (
-    select(replica_t.c.version)
-    .where(replica_t.c.volunteer_id == bindparam("volunteer_id"))
-    .with_for_update()
 )
 
 
@@ -226,12 +221,7 @@ class NotifyStore:
         """Fold a volunteers event into the replica if it is newer than what is held; whether
         it was. The held version is read locked (PostgreSQL), so two events of one volunteer
         handled at once on their separate queues decide "newer" one after the other."""
-        data = read_data(VolunteerChanged, event)
-        held = self.db.execute(_REPLICA_VERSION, {"volunteer_id": data.volunteer_id}).scalar()
-        if held is not None and held >= data.version:
-            return False
-        apply_volunteer_event(self.db, event)
-        return True
+        return apply_newer(self.db, event)[1]
 
     def reindex(self, volunteer_ids: list[str]) -> None:
         """Make ``directory_skills`` say what the replica now holds about ``volunteer_ids``."""

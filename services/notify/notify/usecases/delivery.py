@@ -11,6 +11,7 @@ from typing import Any
 import eventlet
 
 from pioneer import clock
+from pioneer.backoff import backoff_s
 from pioneer.paging import decode_id_cursor, page
 from pioneer.schemas import Page
 
@@ -73,7 +74,7 @@ def record_outcomes(
                 continue
             step = domain.next_step(row.attempts, error.retryable, settings.DELIVERY_MAX_ATTEMPTS)
             if step == "retry":
-                delay = domain.backoff_s(
+                delay = backoff_s(
                     row.attempts, settings.DELIVERY_BACKOFF_S, settings.DELIVERY_BACKOFF_MAX_S
                 )
                 uow.store.retry_later(row, now + timedelta(seconds=delay), str(error)[:500])

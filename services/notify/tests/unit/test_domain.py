@@ -11,6 +11,7 @@ import pytest
 
 from notify import domain, words
 from pioneer import auth
+from pioneer.backoff import backoff_s
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -52,7 +53,7 @@ def test_schedule_holds_only_the_non_urgent_inside_quiet_hours():
 
 
 def test_backoff_doubles_up_to_the_cap_and_dead_letters_after_the_last_attempt():
-    assert [domain.backoff_s(n, 5, 60) for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
+    assert [backoff_s(n, 5, 60) for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
     assert domain.next_step(1, True, 3) == "retry"
     assert domain.next_step(3, True, 3) == "dead"
     assert domain.next_step(1, False, 3) == "dead"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from fakes import FakeStationsStore
+from stations_fakes import FakeStationsStore
 from stations_testdata import FANGJIAHETOU, station_data
 
 from pioneer import clock, ids
