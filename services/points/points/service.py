@@ -26,7 +26,8 @@ ANYONE = auth.ANY_ROLE
 # Who reads any volunteer's points in their city (a volunteer reads only its own).
 READERS = frozenset({auth.ADMIN, auth.DISPATCHER, auth.SYSTEM, auth.OPS})
 # Who redeems for a volunteer of their city (a volunteer redeems only for itself).
-REDEEMERS = frozenset({auth.VOLUNTEER, auth.ADMIN, auth.SYSTEM})
+REDEEM_STAFF = frozenset({auth.ADMIN, auth.SYSTEM})
+REDEEMERS = REDEEM_STAFF | {auth.VOLUNTEER}
 ADMINS = frozenset({auth.ADMIN})
 REPORTERS = frozenset({auth.ADMIN, auth.OPS, auth.SYSTEM})
 VOLUNTEER_HOME = ("volunteer_id", "volunteer")
@@ -96,7 +97,7 @@ class PointsService(VolunteerReplicaHandlers, PioneerService):
         """The city's catalog with stock, paged."""
         return usecases.catalog(self.ctx.uow(), city, limit, cursor)
 
-    @rpc(roles=REDEEMERS, acting_for="volunteer_id", home=VOLUNTEER_HOME)
+    @rpc(roles=REDEEMERS, acting_for="volunteer_id", staff=REDEEM_STAFF, home=VOLUNTEER_HOME)
     def redeem(
         self,
         volunteer_id: RecordId,
