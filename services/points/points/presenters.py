@@ -33,6 +33,7 @@ def balance_out(volunteer_id: str, account: domain.Account | None) -> BalanceOut
 
 
 def entry_out(row: Any) -> EntryOut:
+    """A ledger entry as ``history`` shows it."""
     return EntryOut.model_validate(row, from_attributes=True)
 
 
@@ -62,10 +63,12 @@ def entry_event(row: Any, balance: int, reason: str | None = None, **item: Any) 
 
 
 def catalog_item_out(row: Any) -> CatalogItemOut:
+    """An item of a city's catalog, with its stock."""
     return CatalogItemOut.model_validate(row, from_attributes=True)
 
 
 def redemption_out(row: Any) -> RedemptionOut:
+    """A redemption as stored (its ``balance`` is the balance right after it)."""
     return RedemptionOut.model_validate(row, from_attributes=True)
 
 

@@ -237,9 +237,11 @@ class PointsStore:
     # --- the catalog ----------------------------------------------------------------------------
 
     def add_catalog_item(self, values: dict[str, Any]) -> None:
+        """Insert an item of a city's catalog."""
         self.db.execute(insert(items_t).values(**values))
 
     def catalog_item(self, item_id: str) -> Any | None:
+        """An item of any city's catalog."""
         return self.db.execute(select(items_t).where(items_t.c.id == item_id)).first()
 
     def catalog_page(self, city: str, after_id: str | None, count: int) -> list[Any]:
@@ -260,6 +262,7 @@ class PointsStore:
         ).scalar()
 
     def return_stock(self, item_id: str, quantity: int) -> None:
+        """``quantity`` more in stock (a reversed redemption's)."""
         self.db.execute(
             update(items_t).where(items_t.c.id == item_id).values(stock=items_t.c.stock + quantity)
         )
@@ -273,11 +276,13 @@ class PointsStore:
         return self.db.execute(statement.on_conflict_do_nothing()).rowcount == 1
 
     def redemption(self, redemption_id: str) -> Any | None:
+        """A redemption by its id."""
         return self.db.execute(
             select(redemptions_t).where(redemptions_t.c.id == redemption_id)
         ).first()
 
     def redemption_by_key(self, volunteer_id: str, key: str) -> Any | None:
+        """The volunteer's redemption made with idempotency key ``key``."""
         return self.db.execute(
             select(redemptions_t).where(
                 redemptions_t.c.volunteer_id == volunteer_id,
