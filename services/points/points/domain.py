@@ -1,21 +1,24 @@
 """The rules of points, as plain Python (no database, no nameko).
 
+- Whose points a deployment keeps (the volunteer's home city's).
 - What an event earns (``Credit``), and the business key that makes it count once.
 - Which periods an entry counts in (``all``, its year, its month, in the cities' time zone).
 - Which entries count towards rankings: earnings and admin adjustments do; redemptions and
   their reversals do not (spending points must not lower a volunteer's rank — the usual
   practice of volunteer-time banks; the balance is what goes down).
 - Competition ranking (1, 1, 3) over points sorted high to low.
+- An account never goes below a zero balance (``balance_after``, ``account_after``): the use
+  cases decide with it on the row they hold locked.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from pioneer import clock
+from pioneer import clock, ids
 
 # Ledger entry kinds.
 CHECKIN = "checkin"
@@ -73,6 +76,17 @@ class Credit:
     requests: int = 0
 
 
+def kept_here(
+    volunteer_id: str | None, volunteer_city: str | None, cities: Collection[str]
+) -> bool:
+    """Whether a deployment serving ``cities`` keeps the volunteer's points: they are kept in
+    the volunteer's home city, wherever the work was done (the home deployment receives its
+    own federated copy of the event)."""
+    if not volunteer_id or not volunteer_city:
+        return False
+    return volunteer_city in cities and ids.city_of(volunteer_id) == volunteer_city
+
+
 def checkin_credit(activity_id: str, volunteer_id: str, points: int, hours: float) -> Credit:
     """A check-in earns what the activity says; one per (activity, volunteer)."""
     return Credit(
@@ -120,6 +134,7 @@ def rating_bonus(request_id: str, rating: int | None, rules: EarningRules) -> Cr
 
 
 def redemption_key(redemption_id: str) -> str:
+    """A redemption is booked once: this key is unique in the ledger."""
     return f"redeem:{redemption_id}"
 
 
@@ -136,10 +151,13 @@ def periods_of(at: datetime) -> tuple[str, str, str]:
 
 
 def is_period(value: str) -> bool:
-    return bool(_PERIOD_RE.match(value))
+    """Whether ``value`` names a ranking period: ``all``, ``YYYY`` or ``YYYY-MM``."""
+    # fullmatch: ``$`` alone would also take a trailing newline.
+    return _PERIOD_RE.fullmatch(value) is not None
 
 
 def counts_for_ranking(kind: str) -> bool:
+    """Whether entries of ``kind`` count towards rankings and ``earned``."""
     return kind in RANKED
 
 
@@ -162,3 +180,24 @@ def balance_after(balance: int, delta: int) -> int | None:
     """The balance after ``delta``, or ``None`` if it would go below zero."""
     result = balance + delta
     return result if result >= 0 else None
+
+
+@dataclass(frozen=True)
+class Account:
+    """A volunteer's points as stored: ``balance = earned - spent``, never below zero.
+    ``earned`` counts ranked work and adjustments; ``spent`` net redemptions."""
+
+    balance: int = 0
+    earned: int = 0
+    spent: int = 0
+
+
+def account_after(account: Account | None, earned: int = 0, spent: int = 0) -> Account | None:
+    """``account`` (``None``: nothing yet) after ``earned`` more earned and ``spent`` more spent
+    (either may be negative: a deduction, a reversal); ``None`` where the balance would go
+    below zero."""
+    held = account or Account()
+    balance = balance_after(held.balance, earned - spent)
+    if balance is None:
+        return None
+    return Account(balance=balance, earned=held.earned + earned, spent=held.spent + spent)

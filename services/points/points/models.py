@@ -26,6 +26,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from pioneer.db import NAMING_CONVENTION, UtcDateTime
 
+from . import domain
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    """``column IN ('a', 'b')``: a CHECK built from the domain's list of values."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -56,10 +63,7 @@ class LedgerEntry(Base):
 
     __table_args__ = (
         UniqueConstraint("source_key", name="uq_ledger_entries_source_key"),
-        CheckConstraint(
-            "kind IN ('checkin', 'wish', 'request', 'rating_bonus', 'adjust', 'redeem', 'reverse')",
-            name="known_kind",
-        ),
+        CheckConstraint(_one_of("kind", domain.KINDS), name="known_kind"),
         Index("ix_ledger_entries_volunteer_id_id", "volunteer_id", "id"),
     )
 
@@ -148,7 +152,9 @@ class Redemption(Base):
 
     __table_args__ = (
         UniqueConstraint("volunteer_id", "idempotency_key", name="uq_redemptions_idempotency"),
-        CheckConstraint("status IN ('completed', 'reversed')", name="known_status"),
+        CheckConstraint(
+            _one_of("status", (domain.COMPLETED, domain.REVERSED)), name="known_status"
+        ),
         CheckConstraint("quantity > 0", name="quantity_positive"),
     )
 

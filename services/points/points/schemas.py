@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
 from pioneer.schemas import Input, LocalTime, Name, Output
 
-from .domain import PERIOD_PATTERN
+from .domain import PERIOD_PATTERN, is_period
 
-Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
+
+def _period(value: str) -> str:
+    if not is_period(value):
+        raise ValueError("must be all, YYYY or YYYY-MM")
+    return value
+
+
+# ``domain.is_period`` decides; the pattern only describes it in the JSON schema (the API
+# reference shows it).
+Period = Annotated[
+    str,
+    AfterValidator(_period),
+    WithJsonSchema({"type": "string", "pattern": PERIOD_PATTERN}),
+]
 Year = Annotated[int, Field(ge=2000, le=2199)]
 Quantity = Annotated[int, Field(ge=1, le=1000)]
 # An adjustment is at most a million points either way, and never zero.
@@ -62,6 +75,12 @@ class EntryOut(Output):
     hours: float
     redemption_id: str | None
     actor: str | None
+
+
+class AdjustmentOut(EntryOut):
+    """``adjust``'s result: the entry it booked and the balance right after it."""
+
+    balance: int
 
 
 class RedemptionOut(Output):

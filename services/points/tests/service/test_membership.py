@@ -10,8 +10,9 @@ from pioneer.db import UnitOfWork, make_engine, migrate
 from pioneer.events import parse_event
 from pioneer.replica import apply_volunteer_events
 from pioneer.testing.fixtures import volunteer_event
-from points import handlers
+from points import usecases
 from points.service import PointsService
+from points.store import PointsStore, members_t
 
 
 def events(*changes: dict) -> list:
@@ -26,13 +27,13 @@ def test_a_batch_gives_each_volunteer_the_teams_of_its_newest_event(db_url):
         red, blue, green = (ids.new_id("cixi", "team") for _ in range(3))
 
         def apply(*changes: dict) -> None:
-            with UnitOfWork(engine, ["cixi"]) as uow:
+            with UnitOfWork(engine, ["cixi"], store=PointsStore) as uow:
                 batch = events(*changes)
                 apply_volunteer_events(uow.session, batch)
-                handlers.update_memberships(uow, batch)
+                usecases.update_memberships(uow, batch)
 
         def members() -> set[tuple[str, str]]:
-            table = handlers.members_t
+            table = members_t
             with engine.connect() as conn:
                 rows = conn.execute(select(table.c.volunteer_id, table.c.team_id)).all()
             return {(v, t) for v, t in rows}
