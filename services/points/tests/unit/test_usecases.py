@@ -7,7 +7,7 @@ import copy
 from datetime import timedelta
 
 import pytest
-from fakes import FakePointsStore
+from points_fakes import FakePointsStore
 from points_testdata import checkin, request_event, wish_closed
 from pydantic import TypeAdapter
 
