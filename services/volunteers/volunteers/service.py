@@ -117,8 +117,10 @@ class VolunteersService(PioneerService):
 
     @rpc(roles=ACTING, acting_for="volunteer_id", home=("team_id", "team"))
     def join_team(self, team_id: RecordId, volunteer_id: RecordId, relation: Relation):
-        """Join a team: one ``organization`` team per volunteer at most, any ``activity`` teams."""
-        # The policy declares one home record; the volunteer must live here too.
+        """Join a team: one ``organization`` team per volunteer at most, any ``activity`` teams.
+
+        The volunteer, too, must be of this deployment (else ``WrongCity``)."""
+        # The policy declares one home record: the volunteer's is checked here.
         self.ctx.require_home(volunteer_id, "volunteer")
         return teams.join_team(self.ctx.uow(), team_id, volunteer_id, relation)
 
