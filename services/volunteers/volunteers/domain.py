@@ -59,6 +59,7 @@ class Sanction:
 
     @property
     def event_type(self) -> str:
+        """The event that announces the volunteer's new standing."""
         return "volunteer_removed" if self.standing.status == REMOVED else "volunteer_suspended"
 
 

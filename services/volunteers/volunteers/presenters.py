@@ -97,10 +97,12 @@ def team_out(row: Any, members: int | None = None) -> TeamOut:
 
 
 def membership_out(row: Any) -> MembershipOut:
+    """A volunteer's membership of a team, as ``join_team`` answers it."""
     return MembershipOut.model_validate(row, from_attributes=True)
 
 
 def member_out(row: Any) -> MemberOut:
+    """A member as a team's list shows it: the membership with the volunteer's name and status."""
     return MemberOut.model_validate(row, from_attributes=True)
 
 
@@ -110,6 +112,7 @@ def commitment_out(row: Any) -> CommitmentOut:
 
 
 def complaint_out(row: Any) -> ComplaintOut:
+    """A complaint and its decision, if any."""
     return ComplaintOut.model_validate(row, from_attributes=True)
 
 

@@ -8,19 +8,26 @@ from pathlib import Path
 from pioneer import auth
 from pioneer.entrypoints import rpc, timer
 from pioneer.logs import mask_phone
-from pioneer.schemas import CityName, Code, Cursor, Limit, Location, RecordId, Timestamp
+from pioneer.schemas import CityName, Code, Cursor, Limit, Location, Page, RecordId, Timestamp
 from pioneer.service import PioneerService
 
 from . import domain
 from .schemas import (
     CommitmentIn,
+    CommitmentOut,
     ComplaintIn,
+    ComplaintOut,
+    FoundVolunteerOut,
+    MemberOut,
+    MembershipOut,
     Radius,
     Relation,
     Status,
     TeamIn,
+    TeamOut,
     VolunteerChanges,
     VolunteerIn,
+    VolunteerOut,
     Year,
 )
 from .settings import VolunteersSettings
@@ -52,7 +59,7 @@ class VolunteersService(PioneerService):
         city="volunteer.city",
         home=("volunteer.city", "volunteer"),
     )
-    def register(self, volunteer: VolunteerIn):
+    def register(self, volunteer: VolunteerIn) -> VolunteerOut:
         """Register a volunteer in one of this deployment's cities; one phone per city."""
         made = registration.register(self.ctx.uow(), self.ctx.catalog, self.ctx.caller, volunteer)
         # On the call's own log line (one line per registration: this is the hot path).
@@ -62,7 +69,7 @@ class VolunteersService(PioneerService):
         return made
 
     @rpc(roles=ANYONE, acting_for="volunteer_id", staff=READERS, home=("volunteer_id", "volunteer"))
-    def get_volunteer(self, volunteer_id: RecordId):
+    def get_volunteer(self, volunteer_id: RecordId) -> VolunteerOut:
         """One volunteer (a volunteer token reads only itself); phones masked but for admins."""
         return registration.get_volunteer(self.ctx.uow(), self.ctx.caller, volunteer_id)
 
@@ -72,7 +79,7 @@ class VolunteersService(PioneerService):
         acting_for="volunteer_id",
         home=("volunteer_id", "volunteer"),
     )
-    def update_volunteer(self, volunteer_id: RecordId, changes: VolunteerChanges):
+    def update_volunteer(self, volunteer_id: RecordId, changes: VolunteerChanges) -> VolunteerOut:
         """Change a volunteer's profile; returns it as it now is."""
         changed = registration.update_volunteer(
             self.ctx.uow(), self.ctx.catalog, self.ctx.caller, volunteer_id, changes
@@ -93,7 +100,7 @@ class VolunteersService(PioneerService):
         status: Status = "active",
         limit: Limit = 50,
         cursor: Cursor | None = None,
-    ):
+    ) -> Page[FoundVolunteerOut]:
         """Volunteers of a city by skill, availability and place; nearest first with ``near``."""
         return search.find_volunteers(
             self.ctx.uow(),
@@ -111,12 +118,14 @@ class VolunteersService(PioneerService):
         )
 
     @rpc(roles=ADMINS, city="city", home=("city", "team"))
-    def create_team(self, city: CityName, team: TeamIn):
+    def create_team(self, city: CityName, team: TeamIn) -> TeamOut:
         """Create a team (admin of the city)."""
         return teams.create_team(self.ctx.uow(), self.ctx.catalog, city, team)
 
     @rpc(roles=ACTING, acting_for="volunteer_id", home=("team_id", "team"))
-    def join_team(self, team_id: RecordId, volunteer_id: RecordId, relation: Relation):
+    def join_team(
+        self, team_id: RecordId, volunteer_id: RecordId, relation: Relation
+    ) -> MembershipOut:
         """Join a team: one ``organization`` team per volunteer at most, any ``activity`` teams.
 
         The volunteer, too, must be of this deployment (else ``WrongCity``)."""
@@ -125,31 +134,33 @@ class VolunteersService(PioneerService):
         return teams.join_team(self.ctx.uow(), team_id, volunteer_id, relation)
 
     @rpc(roles=ACTING, acting_for="volunteer_id", home=("team_id", "team"))
-    def leave_team(self, team_id: RecordId, volunteer_id: RecordId):
+    def leave_team(self, team_id: RecordId, volunteer_id: RecordId) -> TeamOut:
         """Leave a team; returns the team as it now is."""
         return teams.leave_team(self.ctx.uow(), team_id, volunteer_id)
 
     @rpc(roles=ANYONE, home=("team_id", "team"))
-    def list_members(self, team_id: RecordId, limit: Limit = 50, cursor: Cursor | None = None):
+    def list_members(
+        self, team_id: RecordId, limit: Limit = 50, cursor: Cursor | None = None
+    ) -> Page[MemberOut]:
         """A team's members with their relation, paged."""
         return teams.list_members(self.ctx.uow(), team_id, limit, cursor)
 
     @rpc(roles=ACTING, acting_for="volunteer_id", home=("volunteer_id", "volunteer"))
-    def make_commitment(self, volunteer_id: RecordId, commitment: CommitmentIn):
+    def make_commitment(self, volunteer_id: RecordId, commitment: CommitmentIn) -> CommitmentOut:
         """A volunteer's public commitment (承诺) for a year; one per year."""
         return commitments.make_commitment(self.ctx.uow(), volunteer_id, commitment)
 
     @rpc(roles=ANYONE, home=("city", "commitment"))
     def list_commitments(
         self, city: CityName, year: Year, limit: Limit = 50, cursor: Cursor | None = None
-    ):
+    ) -> Page[CommitmentOut]:
         """The public commitments of a city for a year, paged."""
         return commitments.list_commitments(self.ctx.uow(), city, year, limit, cursor)
 
     @rpc(roles=REGISTRARS, city="volunteer_id", home=("volunteer_id", "volunteer"))
     def record_complaint(
         self, volunteer_id: RecordId, complaint: ComplaintIn, complaint_id: RecordId | None = None
-    ):
+    ) -> ComplaintOut:
         """Record a complaint against a volunteer (``open`` until upheld or dismissed).
 
         ``complaint_id`` (optional, a ``<volunteer's city>-cmp-<ULID>`` id chosen by the caller)
@@ -162,7 +173,7 @@ class VolunteersService(PioneerService):
         return recorded
 
     @rpc(roles=ADMINS, city="complaint_id", home=("complaint_id", "complaint"))
-    def uphold_complaint(self, complaint_id: RecordId):
+    def uphold_complaint(self, complaint_id: RecordId) -> ComplaintOut:
         """Uphold a complaint: the volunteer climbs the ladder (warning, yellow card, red card)."""
         upheld = discipline.uphold_complaint(self.ctx.uow(), complaint_id)
         self.ctx.log.info(
@@ -175,12 +186,12 @@ class VolunteersService(PioneerService):
         return upheld
 
     @rpc(roles=ADMINS, city="complaint_id", home=("complaint_id", "complaint"))
-    def dismiss_complaint(self, complaint_id: RecordId):
+    def dismiss_complaint(self, complaint_id: RecordId) -> ComplaintOut:
         """Dismiss a complaint; nothing else changes."""
         return discipline.dismiss_complaint(self.ctx.uow(), complaint_id)
 
     @rpc(roles=ADMINS, city="volunteer_id", home=("volunteer_id", "volunteer"))
-    def reinstate(self, volunteer_id: RecordId):
+    def reinstate(self, volunteer_id: RecordId) -> VolunteerOut:
         """End a suspension early (admin)."""
         back = discipline.reinstate(self.ctx.uow(), self.ctx.caller, volunteer_id)
         self.ctx.log.info("volunteer_reinstated", volunteer_id=volunteer_id, by="admin")

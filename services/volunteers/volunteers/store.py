@@ -260,10 +260,12 @@ class VolunteersStore:
     # --- teams ----------------------------------------------------------------------------------
 
     def team(self, team_id: str, for_update: bool = False) -> Any | None:
+        """A team, locked for the transaction with ``for_update`` (joins and leaves count)."""
         query = select(teams_t).where(teams_t.c.id == team_id)
         return self.db.execute(query.with_for_update() if for_update else query).first()
 
     def add_team(self, values: dict[str, Any]) -> None:
+        """Insert a team."""
         self.db.execute(insert(teams_t).values(**values))
 
     def count_members(self, team_id: str, change: int) -> int:
@@ -343,6 +345,7 @@ class VolunteersStore:
     # --- complaints and suspensions -------------------------------------------------------------
 
     def complaint(self, complaint_id: str, for_update: bool = False) -> Any | None:
+        """A complaint, locked for the transaction with ``for_update`` (it is decided once)."""
         query = select(complaints_t).where(complaints_t.c.id == complaint_id)
         return self.db.execute(query.with_for_update() if for_update else query).first()
 
@@ -352,6 +355,7 @@ class VolunteersStore:
         return self.db.execute(statement.on_conflict_do_nothing()).rowcount == 1
 
     def change_complaint(self, complaint_id: str, values: dict[str, Any]) -> None:
+        """Update a complaint's columns (its decision)."""
         self.db.execute(
             update(complaints_t).where(complaints_t.c.id == complaint_id).values(**values)
         )
