@@ -5,9 +5,10 @@
   A suspension ends when ``suspended_until`` passes, or earlier by an admin's ``reinstate``.
   Removal is final here (no transition out of ``removed``).
 - Complaints are decided once: ``open`` -> ``upheld`` or ``dismissed``.
-- Phones are shown masked (``138****5678``) to everyone but admins.
+- A party branch is for party members: leaving the party clears it unless a branch is given.
 - Nearby search: candidates found through the geocell index are measured exactly, filtered by
-  radius, availability and the page's position, and ranked by (distance, id).
+  radius, availability and the page's position, and ranked by (distance, id); the circle
+  searched grows until it holds a page.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pioneer import geo
-from pioneer.logs import mask_phone
 from pioneer.schedule import is_open_at
 
 ACTIVE, SUSPENDED, REMOVED = "active", "suspended", "removed"
@@ -35,6 +35,10 @@ OPEN, UPHELD, DISMISSED = "open", "upheld", "dismissed"
 
 class TransitionError(ValueError):
     """The volunteer's or complaint's state does not allow this change."""
+
+
+class ProfileError(ValueError):
+    """A profile whose fields contradict each other."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,14 @@ class Sanction:
 
     @property
     def event_type(self) -> str:
+        """The event that announces the volunteer's new standing."""
         return "volunteer_removed" if self.standing.status == REMOVED else "volunteer_suspended"
+
+
+def status_after(level: str) -> str:
+    """The volunteer's status once a card of ``level`` is upheld (the ladder says)."""
+    days = next(days for rung, days in LADDER.values() if rung == level)
+    return REMOVED if days is None else SUSPENDED
 
 
 def uphold(standing: Standing, now: datetime) -> Sanction:
@@ -84,7 +95,10 @@ def reinstate(standing: Standing) -> Standing:
 
 
 def suspension_due(standing: Standing, now: datetime) -> bool:
-    """Whether a suspension has run its course."""
+    """Whether a suspension has run its course: suspended, and ``suspended_until`` reached.
+
+    The reinstatement timer ends exactly the suspensions this accepts; its query only finds the
+    candidates (suspended, by the partial index on ``suspended_until``)."""
     return (
         standing.status == SUSPENDED
         and standing.suspended_until is not None
@@ -98,9 +112,16 @@ def decide(complaint_status: str) -> None:
         raise TransitionError(f"the complaint is already {complaint_status}")
 
 
-def shown_phone(phone: str, admin: bool) -> str:
-    """The phone as a caller sees it: in full for admins, masked for everyone else."""
-    return phone if admin else mask_phone(phone)
+def party_branch_after(
+    is_member: bool, branch: str | None, member_changed: bool, branch_given: bool
+) -> str | None:
+    """The party branch once a profile change applies: leaving the party clears the branch
+    unless one is given with it; a branch without membership is a ``ProfileError``."""
+    if member_changed and not is_member and not branch_given:
+        branch = None
+    if branch is not None and not is_member:
+        raise ProfileError("party_branch is for party members (is_party_member true)")
+    return branch
 
 
 # --- nearby search ------------------------------------------------------------------------------
@@ -124,22 +145,13 @@ def measure(
     available_at: datetime | None,
 ) -> list[Found]:
     """Candidates within ``radius_m``, past ``after`` in (distance, id) order and available at
-    ``available_at``, sorted nearest first. Rows need ``id``, ``lat``, ``lon`` (and
-    ``availability`` when ``available_at`` is given)."""
-    found = []
-    for row in candidates:
-        if row.lat is None or row.lon is None:
-            continue
-        distance = round(geo.distance_m(lat, lon, row.lat, row.lon), 1)
-        if distance > radius_m:
-            continue
-        if after is not None and (distance, row.id) <= after:
-            continue
-        if available_at is not None and not is_open_at(row.availability or [], available_at):
-            continue
-        found.append(Found(distance, row.id, row))
-    found.sort(key=lambda item: (item.distance_m, item.id))
-    return found
+    ``available_at``, sorted nearest first (``geo.rank_nearby``). Rows need ``id``, ``lat``,
+    ``lon`` (and ``availability`` when ``available_at`` is given)."""
+    keep = None
+    if available_at is not None:
+        keep = lambda row: is_open_at(row.availability or [], available_at)  # noqa: E731
+    ranked = geo.rank_nearby(candidates, lat, lon, radius_m, keep=keep, after=after)
+    return [Found(item.distance_m, item.key, item.row) for item in ranked]
 
 
 def first_radius(after_m: float | None, limit: int, max_radius_m: float) -> float:

@@ -29,21 +29,20 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, TextIO
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from pioneer import clock
 from pioneer.catalog import Catalog
-from pioneer.db import envelope, make_engine, migrate, outbox
+from pioneer.db import UnitOfWork, make_engine, migrate
 from pioneer.errors import ValidationError
 from pioneer.logs import mask_phone
 from pioneer.schemas import validate
 
-from .handlers import skill_rows, skills_t, volunteer_event, volunteer_row, volunteers_t
 from .schemas import VolunteerIn
+from .store import VolunteersStore
+from .usecases.registration import import_batch
 
 COLUMNS = {
     "name": "name",
@@ -150,9 +149,10 @@ def parse_row(record: dict[str, str], city: str, catalog: Catalog) -> VolunteerI
     except ValidationError as exc:
         # A rule across fields (repeated skills, a branch without membership) names the row.
         raise RowError("row" if exc.field == "arguments" else exc.field, exc.problem) from None
-    for index, code in enumerate(volunteer.skills):
-        if not catalog.knows(city, code):
-            raise RowError(f"skills.{index}", f"unknown service code {code!r}")
+    try:
+        catalog.require_known(city, "skills", volunteer.skills)
+    except ValidationError as exc:
+        raise RowError(exc.field, exc.problem) from None
     return volunteer
 
 
@@ -179,56 +179,25 @@ def read_rows(fh: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
         yield line, {n: v for n, v in zip(names, values, strict=False) if n}
 
 
-def _write_batch(
-    engine: Engine, city: str, batch: list[tuple[int, VolunteerIn]]
-) -> tuple[int, int]:
-    """Write one batch atomically; (imported, already registered)."""
-    now = clock.utcnow()
-    with engine.begin() as conn:
-        phones = [v.phone for _, v in batch]
-        existing = set(
-            conn.execute(
-                select(volunteers_t.c.phone).where(
-                    volunteers_t.c.city == city, volunteers_t.c.phone.in_(phones)
-                )
-            ).scalars()
-        )
-        rows = [volunteer_row(v, now) for _, v in batch if v.phone not in existing]
-        if rows:
-            conn.execute(insert(volunteers_t), rows)
-            skills = [s for row in rows for s in skill_rows(SimpleNamespace(**row))]
-            if skills:
-                conn.execute(insert(skills_t), skills)
-            conn.execute(insert(outbox), [_outbox_row(row, now) for row in rows])
-    return len(rows), len(batch) - len(rows)
-
-
-def _outbox_row(row: dict[str, Any], now: Any) -> dict[str, Any]:
-    data = volunteer_event(SimpleNamespace(**row), teams=[]).model_dump(mode="json")
-    env = envelope("volunteer_registered", row["city"], row["city"], data)
-    return {
-        "event_id": env["event_id"],
-        "event_type": env["type"],
-        "payload": env,
-        "headers": {},
-        "created_at": now,
-        "attempts": 0,
-    }
-
-
 def write_batch(engine: Engine, city: str, batch: list[tuple[int, VolunteerIn]]) -> tuple[int, int]:
-    """A batch at once; if someone registered one of its phones meanwhile, row by row."""
+    """A batch at once (``registration.import_batch``); if someone registered one of its phones
+    meanwhile, row by row. (imported, already registered)."""
     try:
-        return _write_batch(engine, city, batch)
+        return import_batch(_unit_of_work(engine, city), city, [v for _, v in batch])
     except IntegrityError:
         imported = skipped = 0
-        for item in batch:
+        for _, volunteer in batch:
             try:
-                done, already = _write_batch(engine, city, [item])
+                done, already = import_batch(_unit_of_work(engine, city), city, [volunteer])
             except IntegrityError:
                 done, already = 0, 1
             imported, skipped = imported + done, skipped + already
         return imported, skipped
+
+
+def _unit_of_work(engine: Engine, city: str) -> UnitOfWork:
+    # The events go to the outbox; the running service's relay publishes them.
+    return UnitOfWork(engine, [city], store=VolunteersStore)
 
 
 def import_file(
@@ -352,18 +321,10 @@ def _catalog() -> Catalog:
         return Catalog()
 
 
-def refresh_statistics(engine: Any) -> None:
-    """Let the query planner see the city as it now is (after a bulk import).
-
-    Without statistics SQLite's planner reads every volunteer with a skill through the
-    ``(city, skill, status)`` index instead of using the location ranges: 3x slower searches.
-    """
+def refresh_statistics(engine: Engine) -> None:
+    """Let the query planner see the city as it now is (``VolunteersStore.refresh_statistics``)."""
     with engine.begin() as connection:
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql("ANALYZE")
-        else:
-            connection.exec_driver_sql("ANALYZE volunteers")
-            connection.exec_driver_sql("ANALYZE volunteer_skills")
+        VolunteersStore(connection).refresh_statistics()
 
 
 def main(argv: list[str]) -> int:

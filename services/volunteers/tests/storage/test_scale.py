@@ -20,7 +20,9 @@ from volunteers_testdata import HAINING_CENTRE, synthetic_volunteers
 import volunteers
 from pioneer import geo
 from pioneer.db import make_engine, migrate
-from volunteers import handlers
+from volunteers import store
+from volunteers.store import VolunteersStore
+from volunteers.usecases import search
 
 CITY_SIZE = 150_000
 
@@ -28,7 +30,7 @@ CITY_SIZE = 150_000
 @pytest.fixture(scope="module")
 def city_rows():
     rows = synthetic_volunteers(CITY_SIZE)
-    return rows, [skill for row in rows for skill in handlers.skill_rows(_Row(row))]
+    return rows, [skill for row in rows for skill in store.skill_rows(_Row(row))]
 
 
 @pytest.fixture
@@ -38,11 +40,11 @@ def city(db_url, city_rows):
     rows, skills = city_rows
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            copy_into(conn, handlers.volunteers_t, rows)
-            copy_into(conn, handlers.skills_t, skills)
+            copy_into(conn, store.volunteers_t, rows)
+            copy_into(conn, store.skills_t, skills)
         else:
-            conn.execute(insert(handlers.volunteers_t), rows)
-            conn.execute(insert(handlers.skills_t), skills)
+            conn.execute(insert(store.volunteers_t), rows)
+            conn.execute(insert(store.skills_t), skills)
         conn.execute(text("ANALYZE"))
     yield engine
     engine.dispose()
@@ -108,18 +110,16 @@ def test_find_volunteers_at_city_scale(city):
     now = datetime.now(UTC)
     with Session(city) as session:
         queries = {
-            "near with skill": handlers.nearby_query(
+            "near with skill": store.nearby_query(
                 "haining", "elderly_care", "active", ranges, False
             ),
-            "near with skill and availability": handlers.nearby_query(
+            "near with skill and availability": store.nearby_query(
                 "haining", "elderly_care", "active", ranges, True
             ),
-            "near": handlers.nearby_query("haining", None, "active", ranges, False),
-            "by id with skill": handlers.by_id_query("haining", "repair", "suspended")[0].limit(51),
-            "by id": handlers.by_id_query("haining", None, "active")[0].limit(51),
-            "due suspensions": handlers.select(handlers.volunteers_t.c.id)
-            .where(handlers.SUSPENDED_LITERAL, handlers.volunteers_t.c.suspended_until <= now)
-            .limit(500),
+            "near": store.nearby_query("haining", None, "active", ranges, False),
+            "by id with skill": store.by_id_query("haining", "repair", "suspended")[0].limit(51),
+            "by id": store.by_id_query("haining", None, "active")[0].limit(51),
+            "due suspensions": store.due_suspensions_query(now, 500),
         }
         for name, query in queries.items():
             plan = plan_of(session, query)
@@ -133,10 +133,10 @@ def test_find_volunteers_at_city_scale(city):
             near = (lat0 + rng.uniform(-0.1, 0.1), lon0 + rng.uniform(-0.1, 0.1))
             skill = rng.choice(["elderly_care", "repair", "patrol", "medical"])
             started = time.perf_counter()
-            found, _ = handlers.search_near(
-                session, "haining", skill, "active", near, 3000.0, None, 20, None
+            found, _ = search.search_near(
+                VolunteersStore(session), "haining", skill, "active", near, 3000.0, None, 20, None
             )
-            rows = handlers.load_volunteers(session, [f.id for f in found])
+            rows = VolunteersStore(session).volunteers_among([f.id for f in found])
             timings.append(time.perf_counter() - started)
             sizes.append(len(rows))
         timings.sort()
@@ -152,8 +152,16 @@ def test_find_volunteers_at_city_scale(city):
         # Paging far from the centre of a big radius stays proportional to the page, not the city.
         after = None
         for _ in range(5):
-            found, after = handlers.search_near(
-                session, "haining", None, "active", (lat0, lon0), 50_000.0, None, 100, after
+            found, after = search.search_near(
+                VolunteersStore(session),
+                "haining",
+                None,
+                "active",
+                (lat0, lon0),
+                50_000.0,
+                None,
+                100,
+                after,
             )
             after = (after[0], after[1])
         assert found[-1].distance_m > found[0].distance_m
