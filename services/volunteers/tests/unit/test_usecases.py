@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from fakes import FakeVolunteersStore
+from volunteers_fakes import FakeVolunteersStore
 from volunteers_testdata import LONGSHAN, WEEKENDS, masked, new_phone, volunteer_data
 
 from pioneer import auth, clock, ids
