@@ -196,8 +196,8 @@ class Policy:
       ``station_id``) whose city the caller's token must cover;
     - ``acting_for``: the argument naming a volunteer: a ``volunteer`` token only for its own
       id, the ``staff`` roles for the volunteers of their city;
-    - ``home``: ``(argument, what)``: the record's city must be served by this deployment,
-      else ``WrongCity`` (writes and home-only reads go to the home deployment).
+    - ``home``: ``(argument, what)``, or several: each record's city must be served by this
+      deployment, else ``WrongCity`` (writes and home-only reads go to the home deployment).
 
     ``city_of`` finds the city an argument names (by default a record id's city prefix, or a
     city name itself; notify's recipients also name ``admins:<city>``).
@@ -207,8 +207,15 @@ class Policy:
     city: str | None = None
     acting_for: str | None = None
     staff: frozenset[str] = ACTS_FOR_VOLUNTEERS
-    home: tuple[str, str] | None = None
+    home: tuple[str, str] | tuple[tuple[str, str], ...] | None = None
     city_of: Callable[[Any], str | None] = city_in
+
+    @property
+    def homes(self) -> tuple[tuple[str, str], ...]:
+        """``home`` as a tuple of ``(argument, what)`` pairs."""
+        if self.home is None:
+            return ()
+        return (self.home,) if isinstance(self.home[0], str) else self.home  # type: ignore[return-value]
 
     def check(self, caller: Caller, values: Any, serves: Callable[[str], bool]) -> None:
         """The checks after the roles, on the bound arguments ``values``."""
@@ -221,8 +228,7 @@ class Policy:
             city = self.city_of(acted_for)
             if isinstance(acted_for, str) and city is not None:
                 require_acting_for(caller, acted_for, city, self.staff)
-        if self.home is not None:
-            path, what = self.home
+        for path, what in self.homes:
             city = self.city_of(_resolve(path, values))
             if city is not None and not serves(city):
                 raise WrongCity(city, what)
@@ -239,6 +245,7 @@ class Policy:
             parts.append(
                 f"a `volunteer` token only as `{self.acting_for}`; {staff} for those of their city"
             )
-        if self.home is not None:
-            parts.append(f"at the home deployment of `{self.home[0]}` (else `WrongCity`)")
+        if self.homes:
+            names = " and ".join(f"`{path}`" for path, _ in self.homes)
+            parts.append(f"at the home deployment of {names} (else `WrongCity`)")
         return "; ".join(parts)

@@ -8,11 +8,13 @@ default: no greenthread switch happens inside a transaction because no I/O is do
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import BaseModel
@@ -238,6 +240,29 @@ def conflict_insert(session: Session | Connection, table: Table) -> Any:
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     return dialect_insert(table)
+
+
+def row_of(values: dict[str, Any]) -> SimpleNamespace:
+    """Column values as a row (attribute access), for one not read back from the database."""
+    return SimpleNamespace(**values)
+
+
+def with_values(row: Any, values: dict[str, Any]) -> SimpleNamespace:
+    """``row`` (a SQLAlchemy row or ``row_of``'s) with ``values`` applied."""
+    base = row._asdict() if hasattr(row, "_asdict") else dict(vars(row))
+    return SimpleNamespace(**{**base, **values})
+
+
+@functools.cache
+def insert_or_ignore(table: Table, columns: tuple[str, ...]) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of ``columns`` into ``table``, built once (SQLite and
+    PostgreSQL spell it alike; SQLAlchemy's dialect constructs compile on every call): execute
+    it with the values and read ``rowcount == 1`` as "it was not there yet"."""
+    names = ", ".join(columns)
+    return text(
+        f"INSERT INTO {table.name} ({names}) VALUES ({', '.join(':' + c for c in columns)})"
+        " ON CONFLICT DO NOTHING"
+    ).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
 
 
 def envelope(event_type: str, city: str, origin_city: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -205,7 +205,7 @@ def rpc(
     city: str | None = None,
     acting_for: str | None = None,
     staff: Iterable[str] = auth.ACTS_FOR_VOLUNTEERS,
-    home: tuple[str, str] | None = None,
+    home: tuple[str, str] | tuple[tuple[str, str], ...] | None = None,
     city_of: Callable[[Any], str | None] = auth.city_in,
 ) -> Callable[[Callable[..., Any]], Any]:
     """A contract RPC method and its access policy (``auth.Policy``, checked by the guard).

@@ -34,6 +34,7 @@ REPLICA_LINGER_S = 0.2
 
 replica_metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+
 def _replica_columns_v1() -> list[Column]:
     """Version 1 of the replica's columns: the table below and its migration step, until a
     later version changes the table (then the migration keeps this one)."""

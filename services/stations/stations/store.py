@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from pioneer import geo
-from pioneer.db import conflict_insert
+from pioneer.db import insert_or_ignore
 from pioneer.replica import VolunteerState, require_eligible
 
 from .models import Activity, CheckIn, Post, PostClaim, Station, StationService
@@ -28,6 +28,11 @@ checkins_t = CheckIn.__table__
 
 # Built once: the hottest read skips statement construction on every call.
 _STATION_BY_ID = select(stations_t).where(stations_t.c.id == bindparam("station_id"))
+_ADD_CLAIM = insert_or_ignore(claims_t, ("post_id", "volunteer_id", "volunteer_city", "claimed_at"))
+_ADD_CHECKIN = insert_or_ignore(
+    checkins_t,
+    ("activity_id", "volunteer_id", "volunteer_city", "points", "hours", "checked_in_at"),
+)
 _STATIONS_AMONG = select(stations_t).where(
     stations_t.c.id.in_(bindparam("station_ids", expanding=True))
 )
@@ -145,10 +150,8 @@ class StationsStore:
 
     def add_claim(self, post_id: str, volunteer_id: str, city: str, at: datetime) -> bool:
         """Record the volunteer's claim; False if it already holds the post."""
-        statement = conflict_insert(self.db, claims_t).values(
-            post_id=post_id, volunteer_id=volunteer_id, volunteer_city=city, claimed_at=at
-        )
-        return self.db.execute(statement.on_conflict_do_nothing()).rowcount == 1
+        values = {"post_id": post_id, "volunteer_id": volunteer_id, "volunteer_city": city}
+        return self.db.execute(_ADD_CLAIM, {**values, "claimed_at": at}).rowcount == 1
 
     def take_place(self, post_id: str) -> int | None:
         """One more claimed place if the post has room (the count after), else None. One
@@ -187,8 +190,7 @@ class StationsStore:
 
     def add_checkin(self, values: dict[str, Any]) -> bool:
         """Record a check-in; False if the volunteer is already checked in to the activity."""
-        statement = conflict_insert(self.db, checkins_t).values(**values)
-        return self.db.execute(statement.on_conflict_do_nothing()).rowcount == 1
+        return self.db.execute(_ADD_CHECKIN, values).rowcount == 1
 
     def take_seat(self, activity_id: str) -> bool:
         """One more checked-in volunteer if the activity has room."""

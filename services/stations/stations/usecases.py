@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from pioneer import clock, geo, ids
 from pioneer.catalog import Catalog
+from pioneer.db import row_of, with_values
 from pioneer.errors import Conflict, NotFound, ValidationError, WrongCity
 from pioneer.events import Event, StationChanged, read_data
 from pioneer.paging import decode_id_cursor, encode_cursor, page
@@ -79,8 +79,8 @@ def create_station(uow: Any, catalog: Catalog, station: StationIn) -> StationOut
     }
     with uow:
         uow.store.add_station(values)
-        uow.emit("station_created", station.city, presenters.station_event(_row(values)))
-    return presenters.station_out(_row(values))
+        uow.emit("station_created", station.city, presenters.station_event(row_of(values)))
+    return presenters.station_out(row_of(values))
 
 
 def get_station(uow: Any, station_id: str) -> StationOut:
@@ -120,7 +120,7 @@ def update_station(
         uow.store.change_station(
             station_id, values, reindex=bool(fields & {"services", "location"})
         )
-        changed = _merged(row, values)
+        changed = with_values(row, values)
         uow.emit("station_updated", row.city, presenters.station_event(changed))
     return presenters.station_out(changed)
 
@@ -238,7 +238,7 @@ def add_post(uow: Any, catalog: Catalog, station_id: str, post: PostIn) -> PostO
             "created_at": clock.utcnow(),
         }
         uow.store.add_post(values)
-    return presenters.post_out(_row(values))
+    return presenters.post_out(row_of(values))
 
 
 def list_posts(uow: Any, station_id: str, limit: int, cursor: str | None) -> Page[PostOut]:
@@ -309,8 +309,8 @@ def create_activity(
             "created_at": clock.utcnow(),
         }
         uow.store.add_activity(values)
-        uow.emit("activity_created", station.city, presenters.activity_event(_row(values)))
-    return presenters.activity_out(_row(values))
+        uow.emit("activity_created", station.city, presenters.activity_event(row_of(values)))
+    return presenters.activity_out(row_of(values))
 
 
 def _activity(store: Any, activity_id: str) -> Any:
@@ -368,14 +368,3 @@ def check_in(
         event = presenters.checkin_event(activity, volunteer_id, volunteer.city, hours, now)
         uow.emit("volunteer_checked_in", activity.city, event)
     return presenters.checkin_out(activity, volunteer_id, hours, now)
-
-
-def _row(values: dict[str, Any]) -> SimpleNamespace:
-    """Column values as a row (one not read back from the database)."""
-    return SimpleNamespace(**values)
-
-
-def _merged(row: Any, values: dict[str, Any]) -> SimpleNamespace:
-    """``row`` with ``values`` applied."""
-    base = row._asdict() if hasattr(row, "_asdict") else dict(vars(row))
-    return SimpleNamespace(**{**base, **values})

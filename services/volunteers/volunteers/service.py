@@ -122,15 +122,15 @@ class VolunteersService(PioneerService):
         """Create a team (admin of the city)."""
         return teams.create_team(self.ctx.uow(), self.ctx.catalog, city, team)
 
-    @rpc(roles=ACTING, acting_for="volunteer_id", home=("team_id", "team"))
+    @rpc(
+        roles=ACTING,
+        acting_for="volunteer_id",
+        home=(("team_id", "team"), ("volunteer_id", "volunteer")),
+    )
     def join_team(
         self, team_id: RecordId, volunteer_id: RecordId, relation: Relation
     ) -> MembershipOut:
-        """Join a team: one ``organization`` team per volunteer at most, any ``activity`` teams.
-
-        The volunteer, too, must be of this deployment (else ``WrongCity``)."""
-        # The policy declares one home record: the volunteer's is checked here.
-        self.ctx.require_home(volunteer_id, "volunteer")
+        """Join a team: one ``organization`` team per volunteer at most, any ``activity`` teams."""
         return teams.join_team(self.ctx.uow(), team_id, volunteer_id, relation)
 
     @rpc(roles=ACTING, acting_for="volunteer_id", home=("team_id", "team"))

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pioneer import geo
-from pioneer.db import conflict_insert
+from pioneer.db import insert_or_ignore
 
 from . import domain
 from .models import Commitment, Complaint, Team, TeamMember, Volunteer, VolunteerSkill
@@ -32,12 +32,8 @@ members_t = TeamMember.__table__
 commitments_t = Commitment.__table__
 complaints_t = Complaint.__table__
 
-# Registration is the hottest write: its INSERT is written out once. SQLAlchemy compiles a
-# dialect's ON CONFLICT construct (``conflict_insert``) anew on every execution.
-_ADD_VOLUNTEER = text(
-    f"INSERT INTO volunteers ({', '.join(c.name for c in volunteers_t.c)})"
-    f" VALUES ({', '.join(':' + c.name for c in volunteers_t.c)}) ON CONFLICT DO NOTHING"
-).bindparams(*(bindparam(c.name, type_=c.type) for c in volunteers_t.c))
+# Registration is the hottest write: its INSERT is built once (``insert_or_ignore``).
+_ADD_VOLUNTEER = insert_or_ignore(volunteers_t, tuple(c.name for c in volunteers_t.c))
 _VOLUNTEER_BY_ID = select(volunteers_t).where(volunteers_t.c.id == bindparam("volunteer_id"))
 _VOLUNTEERS_AMONG = select(volunteers_t).where(
     volunteers_t.c.id.in_(bindparam("volunteer_ids", expanding=True))
@@ -289,8 +285,8 @@ class VolunteersStore:
     def add_member(self, values: dict[str, Any]) -> bool:
         """Record a membership; False if the volunteer is in the team already, or joins a
         second organisation team (``ux_team_members_one_organization``), however joins race."""
-        statement = conflict_insert(self.db, members_t).values(**values)
-        return self.db.execute(statement.on_conflict_do_nothing()).rowcount == 1
+        statement = insert_or_ignore(members_t, tuple(values))
+        return self.db.execute(statement, values).rowcount == 1
 
     def remove_member(self, team_id: str, volunteer_id: str) -> bool:
         """Drop a membership; False if there was none."""
@@ -326,8 +322,8 @@ class VolunteersStore:
 
     def add_commitment(self, values: dict[str, Any]) -> bool:
         """Record a commitment; False if the volunteer has one for that year already."""
-        statement = conflict_insert(self.db, commitments_t).values(**values)
-        return self.db.execute(statement.on_conflict_do_nothing()).rowcount == 1
+        statement = insert_or_ignore(commitments_t, tuple(values))
+        return self.db.execute(statement, values).rowcount == 1
 
     def commitments_page(self, city: str, year: int, after_id: str | None, count: int) -> list[Any]:
         """Up to ``count`` commitments (with the volunteer's name) after ``after_id``."""
@@ -351,8 +347,8 @@ class VolunteersStore:
 
     def add_complaint(self, values: dict[str, Any]) -> bool:
         """Record a complaint; False if one with its id exists (a retry racing the first)."""
-        statement = conflict_insert(self.db, complaints_t).values(**values)
-        return self.db.execute(statement.on_conflict_do_nothing()).rowcount == 1
+        statement = insert_or_ignore(complaints_t, tuple(values))
+        return self.db.execute(statement, values).rowcount == 1
 
     def change_complaint(self, complaint_id: str, values: dict[str, Any]) -> None:
         """Update a complaint's columns (its decision)."""

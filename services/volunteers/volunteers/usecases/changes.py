@@ -5,23 +5,12 @@ volunteer, so replicas fold them in order."""
 from __future__ import annotations
 
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
+from pioneer.db import with_values
 from pioneer.errors import NotFound
 
 from .. import domain, presenters
-
-
-def as_row(values: dict[str, Any]) -> SimpleNamespace:
-    """Column values as a row (one not read back from the database)."""
-    return SimpleNamespace(**values)
-
-
-def merged(row: Any, values: dict[str, Any]) -> SimpleNamespace:
-    """``row`` with ``values`` applied."""
-    base = row._asdict() if hasattr(row, "_asdict") else dict(vars(row))
-    return SimpleNamespace(**{**base, **values})
 
 
 def locked_volunteer(store: Any, volunteer_id: str) -> Any:
@@ -53,7 +42,7 @@ def apply_standing(uow: Any, row: Any, standing: domain.Standing, now: datetime)
     }
     uow.store.change_volunteer(row.id, values)
     uow.store.index_status(row.id, standing.status)
-    return merged(row, values)
+    return with_values(row, values)
 
 
 def standing(row: Any) -> domain.Standing:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from pioneer import clock, ids
+from pioneer.db import row_of
 from pioneer.errors import Conflict, NotFound
 from pioneer.paging import decode_id_cursor, page
 from pioneer.schemas import Page
 
 from .. import presenters
 from ..schemas import CommitmentIn, CommitmentOut
-from .changes import as_row
 
 
 def make_commitment(uow: Any, volunteer_id: str, commitment: CommitmentIn) -> CommitmentOut:
@@ -32,7 +32,7 @@ def make_commitment(uow: Any, volunteer_id: str, commitment: CommitmentIn) -> Co
             raise Conflict(
                 f"volunteer {volunteer_id} has already made a commitment for {commitment.year}"
             )
-    return presenters.commitment_out(as_row({**values, "volunteer_name": volunteer.name}))
+    return presenters.commitment_out(row_of({**values, "volunteer_name": volunteer.name}))
 
 
 def list_commitments(

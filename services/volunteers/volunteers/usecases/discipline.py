@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from pioneer import auth, clock, ids
+from pioneer.db import row_of, with_values
 from pioneer.errors import Conflict, NotFound, ValidationError
 
 from .. import domain, presenters
 from ..schemas import ComplaintIn, ComplaintOut, VolunteerOut
-from .changes import announce, apply_standing, as_row, locked_volunteer, merged, standing
+from .changes import announce, apply_standing, locked_volunteer, standing
 
 
 def record_complaint(
@@ -45,7 +46,7 @@ def record_complaint(
         }
         if not uow.store.add_complaint(values):
             raise Conflict(f"complaint {values['id']} is being recorded")
-    return presenters.complaint_out(as_row(values))
+    return presenters.complaint_out(row_of(values))
 
 
 def _open_complaint(store: Any, complaint_id: str) -> Any:
@@ -79,7 +80,7 @@ def uphold_complaint(uow: Any, complaint_id: str) -> ComplaintOut:
             presenters.complaint_upheld_event(complaint, volunteer, sanction.level),
         )
         announce(uow, sanction.event_type, volunteer, reason=sanction.level)
-    return presenters.complaint_out(merged(complaint, decision))
+    return presenters.complaint_out(with_values(complaint, decision))
 
 
 def dismiss_complaint(uow: Any, complaint_id: str) -> ComplaintOut:
@@ -88,7 +89,7 @@ def dismiss_complaint(uow: Any, complaint_id: str) -> ComplaintOut:
         complaint = _open_complaint(uow.store, complaint_id)
         decision = {"status": domain.DISMISSED, "decided_at": clock.utcnow()}
         uow.store.change_complaint(complaint_id, decision)
-    return presenters.complaint_out(merged(complaint, decision))
+    return presenters.complaint_out(with_values(complaint, decision))
 
 
 def reinstate(uow: Any, caller: auth.Caller, volunteer_id: str) -> VolunteerOut:

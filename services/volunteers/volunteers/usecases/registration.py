@@ -8,12 +8,13 @@ from typing import Any
 
 from pioneer import auth, clock, geo, ids
 from pioneer.catalog import Catalog
+from pioneer.db import row_of, with_values
 from pioneer.errors import Conflict, NotFound, ValidationError
 from pioneer.logs import mask_phone
 
 from .. import domain, presenters
 from ..schemas import VolunteerChanges, VolunteerIn, VolunteerOut
-from .changes import as_row, locked_volunteer, merged, next_version
+from .changes import locked_volunteer, next_version
 
 # Profile fields a change copies as given.
 PROFILE_FIELDS = ("name", "phone", "district", "community", "is_party_member")
@@ -56,7 +57,7 @@ def register(
     """A new volunteer with its skills indexed and ``volunteer_registered``; one phone per city."""
     catalog.require_known(volunteer.city, "volunteer.skills", volunteer.skills)
     values = new_volunteer(volunteer, clock.utcnow())
-    row = as_row(values)
+    row = row_of(values)
     with uow:
         if not uow.store.add_volunteer(values):
             raise duplicate_phone(row.phone, row.city)
@@ -112,7 +113,7 @@ def update_volunteer(
         values.update(next_version(row, clock.utcnow()))
         if not uow.store.change_volunteer(volunteer_id, values):
             raise duplicate_phone(values["phone"], row.city)
-        changed = merged(row, values)
+        changed = with_values(row, values)
         if fields & {"skills", "location"}:
             uow.store.index_skills(changed)
         teams = uow.store.teams_of(volunteer_id)
@@ -130,6 +131,6 @@ def import_batch(uow: Any, city: str, batch: list[VolunteerIn]) -> tuple[int, in
         rows = [new_volunteer(v, now) for v in batch if v.phone not in taken]
         uow.store.add_volunteers(rows)
         for values in rows:
-            event = presenters.volunteer_event(as_row(values), teams=[])
+            event = presenters.volunteer_event(row_of(values), teams=[])
             uow.emit("volunteer_registered", city, event)
     return len(rows), len(batch) - len(rows)

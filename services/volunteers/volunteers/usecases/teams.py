@@ -9,13 +9,14 @@ from typing import Any
 
 from pioneer import clock, ids
 from pioneer.catalog import Catalog
+from pioneer.db import row_of, with_values
 from pioneer.errors import Conflict, NotFound, Suspended
 from pioneer.paging import decode_id_cursor, page
 from pioneer.schemas import Page
 
 from .. import domain, presenters
 from ..schemas import MemberOut, MembershipOut, TeamIn, TeamOut
-from .changes import announce, as_row, locked_volunteer, merged, next_version
+from .changes import announce, locked_volunteer, next_version
 
 ORGANIZATION = "organization"
 
@@ -33,7 +34,7 @@ def create_team(uow: Any, catalog: Catalog, city: str, team: TeamIn) -> TeamOut:
     }
     with uow:
         uow.store.add_team(values)
-    return presenters.team_out(as_row(values))
+    return presenters.team_out(row_of(values))
 
 
 def _team(store: Any, team_id: str, lock: bool = False) -> Any:
@@ -73,7 +74,7 @@ def join_team(uow: Any, team_id: str, volunteer_id: str, relation: str) -> Membe
             )
         uow.store.count_members(team_id, +1)
         _membership_changed(uow, volunteer, now)
-    return presenters.membership_out(as_row(membership))
+    return presenters.membership_out(row_of(membership))
 
 
 def leave_team(uow: Any, team_id: str, volunteer_id: str) -> TeamOut:
@@ -92,7 +93,7 @@ def leave_team(uow: Any, team_id: str, volunteer_id: str) -> TeamOut:
 def _membership_changed(uow: Any, volunteer: Any, now: datetime) -> None:
     values = next_version(volunteer, now)
     uow.store.change_volunteer(volunteer.id, values)
-    announce(uow, "volunteer_updated", merged(volunteer, values), reason="teams")
+    announce(uow, "volunteer_updated", with_values(volunteer, values), reason="teams")
 
 
 def list_members(uow: Any, team_id: str, limit: int, cursor: str | None) -> Page[MemberOut]:
