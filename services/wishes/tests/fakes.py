@@ -16,6 +16,10 @@ from typing import Any
 
 from pioneer.replica import VolunteerState, effective_status, eligible
 from wishes import domain
+from wishes.store.complaints import complaints_t
+from wishes.store.requests import requests_t
+from wishes.store.rows import as_written
+from wishes.store.wishes import wishes_t
 
 
 def _copy(row: Any) -> Any:
@@ -65,8 +69,9 @@ class FakeWishesStore:
     def wish(self, wish_id: str, for_update: bool = False) -> Any | None:
         return _copy(self.wishes.get(wish_id))
 
-    def add_wish(self, values: dict[str, Any]) -> None:
-        self.wishes[values["id"]] = SimpleNamespace(**values)
+    def add_wish(self, values: dict[str, Any]) -> Any:
+        self.wishes[values["id"]] = as_written(wishes_t, values)
+        return _copy(self.wishes[values["id"]])
 
     def change_wish(self, wish_id, action, now, values, actor=None) -> Any | None:
         row = self.wishes.get(wish_id)
@@ -113,8 +118,9 @@ class FakeWishesStore:
     def request(self, request_id: str, for_update: bool = False) -> Any | None:
         return _copy(self.requests.get(request_id))
 
-    def add_request(self, values: dict[str, Any]) -> None:
-        self.requests[values["id"]] = SimpleNamespace(**values)
+    def add_request(self, values: dict[str, Any]) -> Any:
+        self.requests[values["id"]] = as_written(requests_t, values)
+        return _copy(self.requests[values["id"]])
 
     def change_request(self, request_id, action, now, values) -> Any | None:
         row = self.requests.get(request_id)
@@ -219,10 +225,9 @@ class FakeWishesStore:
         self.reindexed.extend(volunteer_ids)  # candidates are read from the replica itself
 
     # complaints
-    def add_complaint(self, values: dict[str, Any]) -> None:
-        self.complaints[values["complaint_id"]] = SimpleNamespace(
-            last_error=None, delivered_at=None, **values
-        )
+    def add_complaint(self, values: dict[str, Any]) -> Any:
+        self.complaints[values["complaint_id"]] = as_written(complaints_t, values)
+        return _copy(self.complaints[values["complaint_id"]])
 
     def complaints_due(self, now: datetime, count: int) -> list[Any]:
         due = [

@@ -9,6 +9,7 @@ from sqlalchemy import insert, select, update
 
 from .. import domain
 from ..models import ComplaintDelivery
+from .rows import as_written
 
 complaints_t = ComplaintDelivery.__table__
 _PENDING = complaints_t.c.status == domain.COMPLAINT_PENDING
@@ -19,8 +20,10 @@ class ComplaintRecords:
 
     db: Any
 
-    def add_complaint(self, values: dict[str, Any]) -> None:
+    def add_complaint(self, values: dict[str, Any]) -> Any:
+        """Keep a complaint; the row as written."""
         self.db.execute(insert(complaints_t).values(**values))
+        return as_written(complaints_t, values)
 
     def complaints_due(self, now: datetime, count: int) -> list[Any]:
         """Up to ``count`` pending complaints whose next attempt is due, the longest waiting

@@ -15,6 +15,7 @@ from pioneer.replica import eligible_at, rebuild_skill_index, volunteer_replica
 from .. import domain
 from ..models import DispatchSkill, RequestOffer, ServiceRequest
 from .guards import in_states, transition_params, transition_update
+from .rows import as_written
 
 requests_t = ServiceRequest.__table__
 offers_t = RequestOffer.__table__
@@ -49,8 +50,10 @@ class RequestRecords:
         query = _REQUEST_LOCKED if for_update else _REQUEST_BY_ID
         return self.db.execute(query, {"request_id": request_id}).first()
 
-    def add_request(self, values: dict[str, Any]) -> None:
+    def add_request(self, values: dict[str, Any]) -> Any:
+        """Insert a request; the row as written."""
         self.db.execute(insert(requests_t).values(**values))
+        return as_written(requests_t, values)
 
     def change_request(
         self, request_id: str, action: str, now: datetime, values: dict[str, Any]

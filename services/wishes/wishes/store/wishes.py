@@ -12,6 +12,7 @@ from pioneer import geo
 from .. import domain
 from ..models import Wish
 from .guards import transition_guard, transition_params, transition_update
+from .rows import as_written
 
 wishes_t = Wish.__table__
 
@@ -55,8 +56,10 @@ class WishRecords:
         query = _WISH_LOCKED if for_update else _WISH_BY_ID
         return self.db.execute(query, {"wish_id": wish_id}).first()
 
-    def add_wish(self, values: dict[str, Any]) -> None:
+    def add_wish(self, values: dict[str, Any]) -> Any:
+        """Insert a wish; the row as written."""
         self.db.execute(insert(wishes_t).values(**values))
+        return as_written(wishes_t, values)
 
     def change_wish(
         self,

@@ -8,7 +8,6 @@ along, so however many attempts reach volunteers it is recorded once.
 from __future__ import annotations
 
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any, Protocol
 
 from pioneer import clock, ids
@@ -45,18 +44,19 @@ def complain(
         if request.status not in domain.COMPLAINABLE or request.assigned_to is None:
             raise Conflict(f"request {request_id} has no assigned volunteer to complain about")
         volunteer_city = request.assigned_city or ids.city_of(request.assigned_to)
-        pending = SimpleNamespace(
-            complaint_id=ids.new_id(ids.city_of(request.assigned_to), "cmp"),
-            request_id=request_id,
-            city=request.city,
-            volunteer_id=request.assigned_to,
-            reason=complaint.reason,
-            status=domain.COMPLAINT_PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
+        pending = uow.store.add_complaint(
+            dict(
+                complaint_id=ids.new_id(ids.city_of(request.assigned_to), "cmp"),
+                request_id=request_id,
+                city=request.city,
+                volunteer_id=request.assigned_to,
+                reason=complaint.reason,
+                status=domain.COMPLAINT_PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
         )
-        uow.store.add_complaint(vars(pending))
         event = presenters.complaint_event(pending, volunteer_city)
         uow.emit("complaint_filed", request.city, event)
     deliver_complaint(uow, volunteers, pending)

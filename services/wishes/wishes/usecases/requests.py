@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from pioneer import auth, clock, ids
@@ -47,7 +46,7 @@ def raise_request(
     with the skill (``request_dispatched``), or ``unassigned`` when there is none."""
     catalog.require_known(request.city, "request.service", request.service)
     now = clock.utcnow()
-    row = SimpleNamespace(
+    values = dict(
         id=ids.new_id(request.city, "req"),
         city=request.city,
         status=domain.R_NEW,
@@ -59,19 +58,12 @@ def raise_request(
         lat=request.location.lat,
         lon=request.location.lon,
         raised_by=caller.sub[:128],
-        assigned_to=None,
-        assigned_city=None,
-        completion_note=None,
-        completed_at=None,
-        rating=None,
-        feedback=None,
-        reason=None,
         version=1,
         created_at=now,
         updated_at=now,
     )
     with uow:
-        uow.store.add_request(vars(row))
+        row = uow.store.add_request(values)
         uow.emit("request_raised", row.city, presenters.request_event(row, []))
         current = _offer(uow, dispatch, row, now)
         offers = uow.store.offers(row.id)

@@ -11,7 +11,6 @@ other is refused from what it read, with no second query.
 from __future__ import annotations
 
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from pioneer import auth, clock, geo, ids
@@ -31,7 +30,7 @@ def submit_wish(uow: Any, catalog: Catalog, caller: auth.Caller, wish: WishIn) -
     problem = domain.check_deadline(wish.deadline, now)
     if problem:
         raise ValidationError("wish.deadline", problem)
-    row = SimpleNamespace(
+    values = dict(
         id=ids.new_id(wish.city, "wish"),
         city=wish.city,
         status=domain.SUBMITTED,
@@ -44,20 +43,12 @@ def submit_wish(uow: Any, catalog: Catalog, caller: auth.Caller, wish: WishIn) -
         geocell=geo.geocell(wish.location.lat, wish.location.lon),
         deadline=wish.deadline,
         submitted_by=caller.sub[:128],
-        claimed_by=None,
-        claimed_by_city=None,
-        claimed_at=None,
-        fulfillment_note=None,
-        fulfilled_at=None,
-        rating=None,
-        feedback=None,
-        reason=None,
         version=1,
         created_at=now,
         updated_at=now,
     )
     with uow:
-        uow.store.add_wish(vars(row))
+        row = uow.store.add_wish(values)
         uow.emit("wish_submitted", row.city, presenters.wish_event(row))
     return presenters.wish_out(row, caller)
 
