@@ -17,9 +17,11 @@ class WishesMetrics(DependencyProvider):
     kernel = Kernel()
 
     def setup(self) -> None:
+        """No counter yet: it is made in the kernel's registry on first use."""
         self._unassigned: Any = None
 
     def get_dependency(self, worker_ctx: Any) -> WishesMetrics:
+        """The metrics themselves: they hold nothing per worker."""
         if self._unassigned is None:  # the kernel's registry exists once its setup has run
             self._unassigned = self.kernel.metrics.counter(
                 "pioneer_requests_unassigned_total",

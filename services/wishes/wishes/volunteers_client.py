@@ -82,4 +82,5 @@ class VolunteersClient(RpcProxy):
         super().__init__("volunteers")
 
     def get_dependency(self, worker_ctx: Any) -> Volunteers:
+        """The worker's ``Volunteers``, over nameko's proxy for this worker."""
         return Volunteers(super().get_dependency(worker_ctx), worker_ctx, self.kernel)

@@ -95,6 +95,7 @@ class RequestRecords:
         return found
 
     def add_offers(self, offers: list[dict[str, Any]]) -> None:
+        """Record one round of offers (open, each with its expiry)."""
         self.db.execute(insert(offers_t), offers)
 
     def take_offer(self, request_id: str, volunteer_id: str, now: datetime) -> bool:
@@ -125,6 +126,7 @@ class RequestRecords:
         )
 
     def has_open_offer(self, request_id: str) -> bool:
+        """Whether any offer of the request still waits for an answer."""
         query = select(offers_t.c.volunteer_id).where(offers_t.c.request_id == request_id, _OPEN)
         return self.db.execute(query.limit(1)).first() is not None
 
