@@ -8,9 +8,11 @@ The life of a micro-wish (微心愿) is a small state machine::
                               +----release---------+
     submitted, published, claimed --cancel--> cancelled
 
-``rejected``, ``closed``, ``cancelled`` and ``expired`` are final. The service layer turns each
-transition into one conditional ``UPDATE ... WHERE status IN (sources)``, so the database, not a
-read-then-write, decides which of several racing calls wins.
+``rejected``, ``closed``, ``cancelled`` and ``expired`` are final. ``TRANSITIONS`` declares each
+action whole: the states it starts from, the state it leads to, and the ``Condition``s that
+must hold besides (the deadline ahead or passed, the acting volunteer holding the wish). The
+use cases ask ``refusal_of`` before a change, and the store turns the same declaration into
+the ``WHERE`` of the change's conditional ``UPDATE`` and of the expiry timer's statements.
 
 Beneficiary contact details are shown only to the volunteer holding the wish and to admins of
 its city.
@@ -18,9 +20,11 @@ its city.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pioneer import geo
 
@@ -35,16 +39,53 @@ EXPIRED = "expired"
 STATUSES = (SUBMITTED, PUBLISHED, REJECTED, CLAIMED, FULFILLED, CLOSED, CANCELLED, EXPIRED)
 FINAL = frozenset({REJECTED, CLOSED, CANCELLED, EXPIRED})
 
-# action -> (the states it may start from, the state it leads to)
-TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "approve": (frozenset({SUBMITTED}), PUBLISHED),
-    "reject": (frozenset({SUBMITTED}), REJECTED),
-    "claim": (frozenset({PUBLISHED}), CLAIMED),
-    "release": (frozenset({CLAIMED}), PUBLISHED),
-    "fulfill": (frozenset({CLAIMED}), FULFILLED),
-    "confirm": (frozenset({FULFILLED}), CLOSED),
-    "cancel": (frozenset({SUBMITTED, PUBLISHED, CLAIMED}), CANCELLED),
-    "expire": (frozenset({PUBLISHED}), EXPIRED),
+# What a condition compares a record's field with: the moment of the change, or the volunteer
+# acting (the names are also the store's bound parameters).
+NOW = "now"
+ACTOR = "actor"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What must hold of a record besides its state: ``test(record.<field>, <operand>)``, the
+    operand being ``NOW`` or ``ACTOR``. ``test`` is an operator (``operator.gt``...): on values it
+    decides here, on a column and a bound parameter it builds the same rule as SQL (``store``).
+    Like SQL, a missing value (None) on either side never satisfies it."""
+
+    field: str
+    test: Callable[[Any, Any], Any]
+    operand: str
+    refusal: str  # what the Conflict says after the record's name when it does not hold
+
+    def holds(self, record: Any, now: datetime, actor: str | None = None) -> bool:
+        """Whether the condition holds of ``record`` at ``now`` for ``actor``."""
+        value = getattr(record, self.field)
+        operand = now if self.operand == NOW else actor
+        return value is not None and operand is not None and bool(self.test(value, operand))
+
+
+DEADLINE_AHEAD = Condition("deadline", operator.gt, NOW, "is past its deadline")
+DEADLINE_PASSED = Condition("deadline", operator.le, NOW, "is not past its deadline")
+HELD_BY_ACTOR = Condition("claimed_by", operator.eq, ACTOR, "is held by another volunteer")
+
+
+class Transition(NamedTuple):
+    """An action: the states it may start from, the state it leads to, and what else must hold."""
+
+    sources: frozenset[str]
+    target: str
+    conditions: tuple[Condition, ...] = ()
+
+
+TRANSITIONS: dict[str, Transition] = {
+    "approve": Transition(frozenset({SUBMITTED}), PUBLISHED, (DEADLINE_AHEAD,)),
+    "reject": Transition(frozenset({SUBMITTED}), REJECTED),
+    "claim": Transition(frozenset({PUBLISHED}), CLAIMED, (DEADLINE_AHEAD,)),
+    "release": Transition(frozenset({CLAIMED}), PUBLISHED, (HELD_BY_ACTOR,)),
+    "fulfill": Transition(frozenset({CLAIMED}), FULFILLED, (HELD_BY_ACTOR,)),
+    "confirm": Transition(frozenset({FULFILLED}), CLOSED),
+    "cancel": Transition(frozenset({SUBMITTED, PUBLISHED, CLAIMED}), CANCELLED),
+    "expire": Transition(frozenset({PUBLISHED}), EXPIRED, (DEADLINE_PASSED,)),
 }
 
 # The event each action publishes.
@@ -69,20 +110,43 @@ class TransitionNotAllowed(ValueError):
 
 def sources(action: str) -> frozenset[str]:
     """The states ``action`` may start from."""
-    return TRANSITIONS[action][0]
-
-
-def target(action: str) -> str:
-    """The state ``action`` leads to."""
-    return TRANSITIONS[action][1]
+    return TRANSITIONS[action].sources
 
 
 def transition(status: str, action: str) -> str:
     """The state after ``action`` from ``status``; ``TransitionNotAllowed`` if it may not happen."""
-    allowed, after = TRANSITIONS[action]
+    allowed, after, _ = TRANSITIONS[action]
     if status not in allowed:
         raise TransitionNotAllowed(refusal(status, action))
     return after
+
+
+class WishState(NamedTuple):
+    """What the transition rules read of a wish (a stored row has these fields too)."""
+
+    id: str
+    status: str
+    deadline: datetime
+    claimed_by: str | None = None
+
+
+def refusal_of(action: str, wish: Any, now: datetime, actor: str | None = None) -> str | None:
+    """Why ``action`` cannot happen to ``wish`` (a ``WishState`` or a row) at ``now`` by the
+    volunteer ``actor``, as the Conflict says it; None when it may. The state is checked first,
+    then the action's conditions in their declared order."""
+    try:
+        transition(wish.status, action)
+    except TransitionNotAllowed as exc:
+        return f"wish {wish.id}: {exc}"
+    for condition in TRANSITIONS[action].conditions:
+        if not condition.holds(wish, now, actor):
+            return f"wish {wish.id} {condition.refusal}"
+    return None
+
+
+def allows(action: str, wish: Any, now: datetime, actor: str | None = None) -> bool:
+    """Whether ``action`` may happen to ``wish`` at ``now`` by ``actor``."""
+    return refusal_of(action, wish, now, actor) is None
 
 
 def refusal(status: str, action: str) -> str:
@@ -105,6 +169,7 @@ _PAST = {
 
 
 def review_action(approve: bool) -> str:
+    """The action a review takes."""
     return "approve" if approve else "reject"
 
 
@@ -118,8 +183,9 @@ def check_deadline(deadline: datetime, now: datetime) -> str | None:
 
 
 def is_overdue(status: str, deadline: datetime, now: datetime) -> bool:
-    """A published wish past its deadline is due to expire (and can no longer be claimed)."""
-    return status == PUBLISHED and deadline <= now
+    """A published wish past its deadline is due to expire (and can no longer be claimed):
+    the ``expire`` transition allows it."""
+    return allows("expire", WishState("", status, deadline), now)
 
 
 def sees_beneficiary(
@@ -141,19 +207,13 @@ def rank_nearby(
     lon: float,
     radius_m: float,
     after: Sequence[Any] | None = None,
+    limit: int | None = None,
 ) -> list[tuple[float, str]]:
     """``(distance_m, id)`` of the candidates within ``radius_m``, nearest first (ties by id),
-    only those after the cursor key ``after``."""
-    found = []
-    for row in candidates:
-        distance = round(geo.distance_m(lat, lon, row.lat, row.lon), 1)
-        if distance <= radius_m:
-            found.append((distance, row.id))
-    found.sort()
-    if after:
-        key = (float(after[0]), str(after[1]))
-        found = [item for item in found if item > key]
-    return found
+    only those after the cursor key ``after``, at most ``limit``."""
+    cursor = (float(after[0]), str(after[1])) if after else None
+    ranked = geo.rank_nearby(candidates, lat, lon, radius_m, after=cursor, limit=limit)
+    return [(item.distance_m, item.key) for item in ranked]
 
 
 # --- service requests (hotline dispatch) ---------------------------------------------------------
@@ -181,14 +241,18 @@ REQUEST_STATUSES = (
     R_CANCELLED,
 )
 
-REQUEST_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "offer": (frozenset({R_NEW, R_DISPATCHED}), R_DISPATCHED),
-    "exhaust": (frozenset({R_NEW, R_DISPATCHED}), R_UNASSIGNED),
-    "accept": (frozenset({R_DISPATCHED}), R_ACCEPTED),
-    "complete": (frozenset({R_ACCEPTED}), R_COMPLETED),
-    "rate": (frozenset({R_COMPLETED}), R_CLOSED),
-    "cancel": (frozenset({R_NEW, R_DISPATCHED, R_ACCEPTED, R_UNASSIGNED}), R_CANCELLED),
+# As for wishes, the store builds each change's ``WHERE status IN (...)`` from this table.
+REQUEST_TRANSITIONS: dict[str, Transition] = {
+    "offer": Transition(frozenset({R_NEW, R_DISPATCHED}), R_DISPATCHED),
+    "exhaust": Transition(frozenset({R_NEW, R_DISPATCHED}), R_UNASSIGNED),
+    "accept": Transition(frozenset({R_DISPATCHED}), R_ACCEPTED),
+    "complete": Transition(frozenset({R_ACCEPTED}), R_COMPLETED),
+    "rate": Transition(frozenset({R_COMPLETED}), R_CLOSED),
+    "cancel": Transition(frozenset({R_NEW, R_DISPATCHED, R_ACCEPTED, R_UNASSIGNED}), R_CANCELLED),
 }
+# A volunteer is busy (offered nothing more, accepts nothing more) while a request assigned to
+# them is in one of these states.
+BUSY_WITH = frozenset({R_ACCEPTED})
 
 REQUEST_EVENTS = {
     "offer": "request_dispatched",
@@ -210,14 +274,10 @@ OFFERS_AT_ONCE = {"normal": 1, "urgent": 1, "emergency": 3}
 
 def request_transition(status: str, action: str) -> str:
     """The request's state after ``action``; ``TransitionNotAllowed`` if it may not happen."""
-    allowed, after = REQUEST_TRANSITIONS[action]
+    allowed, after, _ = REQUEST_TRANSITIONS[action]
     if status not in allowed:
         raise TransitionNotAllowed(f"a request that is {status} cannot be {_R_PAST[action]}")
     return after
-
-
-def request_sources(action: str) -> frozenset[str]:
-    return REQUEST_TRANSITIONS[action][0]
 
 
 _R_PAST = {
@@ -249,18 +309,18 @@ def choose_candidates(
     count: int,
 ) -> list[tuple[float, Any]]:
     """The ``count`` nearest candidates (rows with ``volunteer_id``, ``lat``, ``lon``) within
-    ``radius_m`` and not ``excluded`` (already tried, busy, ineligible), as (distance, row)."""
-    found = {}
-    for row in candidates:
-        if row.volunteer_id in excluded:
-            continue
-        distance = round(geo.distance_m(lat, lon, row.lat, row.lon), 1)
-        if distance <= radius_m and (
-            row.volunteer_id not in found or distance < found[row.volunteer_id][0]
-        ):
-            found[row.volunteer_id] = (distance, row)
-    ranked = sorted(found.values(), key=lambda item: (item[0], item[1].volunteer_id))
-    return ranked[:count]
+    ``radius_m`` and not ``excluded`` (already tried, busy, ineligible), as (distance, row); a
+    volunteer found in several cells counts once."""
+    ranked = geo.rank_nearby(
+        candidates,
+        lat,
+        lon,
+        radius_m,
+        key=lambda row: row.volunteer_id,
+        keep=lambda row: row.volunteer_id not in excluded,
+        limit=count,
+    )
+    return [(item.distance_m, item.row) for item in ranked]
 
 
 def sees_requester(

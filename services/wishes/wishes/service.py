@@ -1,43 +1,50 @@
-"""The wishes service: entrypoints only. Each validates (by its signature), then calls the
-service layer in ``handlers``."""
+"""The wishes service: its entrypoints and who may call them. Each hands its validated
+arguments to a use case (``usecases``) with a unit of work over the service's store."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from nameko.rpc import RpcProxy
-
-from pioneer import auth, ids
+from pioneer import auth
 from pioneer.entrypoints import rpc, timer
 from pioneer.events import Event
 from pioneer.replica import VolunteerReplicaHandlers
-from pioneer.schemas import CityName, Code, Cursor, Limit, Location, RecordId, ShortText
+from pioneer.schemas import CityName, Code, Cursor, Limit, Location, Page, RecordId, ShortText
 from pioneer.service import PioneerService
 
-from . import handlers
+from .metrics import WishesMetrics
 from .schemas import (
+    ComplaintFiledOut,
     ComplaintIn,
     CompletionIn,
     ConfirmationIn,
     FulfillmentIn,
+    NearbyWishOut,
     Radius,
     RatingIn,
     RequestIn,
+    RequestOut,
     RequestStatus,
     WishIn,
+    WishOut,
     WishStatus,
 )
 from .settings import WishesSettings
+from .store import WishesStore
+from .usecases import complaints, requests, wishes
+from .volunteers_client import VolunteersClient
 
 ANYONE = auth.ANY_ROLE
-STAFF = handlers.STAFF
+# Who submits, confirms and cancels wishes for residents.
+STAFF = {auth.ADMIN, auth.DISPATCHER, auth.STATION_MANAGER, auth.SYSTEM}
+# Who raises, rates and cancels hotline requests, and files complaints.
+DISPATCHERS = {auth.ADMIN, auth.DISPATCHER, auth.SYSTEM}
+# A volunteer for itself; admins, dispatchers and systems for their city's volunteers.
 ACTING = {auth.VOLUNTEER, auth.ADMIN, auth.DISPATCHER, auth.SYSTEM}
-DISPATCHERS = handlers.DISPATCHERS
 EXPIRE_EVERY_S = 2.0
 OFFER_TIMER_S = 1.0
 COMPLAINT_RETRY_S = 2.0
-SERVICE_TOKEN_TTL_S = 300
 
 
 class WishesService(VolunteerReplicaHandlers, PioneerService):
@@ -46,6 +53,7 @@ class WishesService(VolunteerReplicaHandlers, PioneerService):
 
     name = "wishes"
     settings_model = WishesSettings
+    store_class = WishesStore
     publishes = (
         "wish_submitted",
         "wish_published",
@@ -68,50 +76,59 @@ class WishesService(VolunteerReplicaHandlers, PioneerService):
     )
     migrations = str(Path(__file__).parent / "migrations")
 
-    volunteers = RpcProxy("volunteers")
+    volunteers = VolunteersClient()
+    own_metrics = WishesMetrics()
 
-    @rpc(roles=STAFF, sensitive=("wish",))
-    def submit_wish(self, wish: WishIn):
+    # --- micro-wishes ---------------------------------------------------------------------------
+
+    @rpc(roles=STAFF, sensitive=("wish",), city="wish.city", home=("wish.city", "wish"))
+    def submit_wish(self, wish: WishIn) -> WishOut:
         """Submit a resident's wish (status ``submitted``); the beneficiary stays in this service."""
-        return handlers.submit_wish(self.ctx, wish)
+        return wishes.submit_wish(self.ctx.uow(), self.ctx.catalog, self.ctx.caller, wish)
 
-    @rpc(roles={auth.ADMIN})
-    def review_wish(self, wish_id: RecordId, approve: bool, reason: ShortText | None = None):
+    @rpc(roles={auth.ADMIN}, city="wish_id", home=("wish_id", "wish"))
+    def review_wish(
+        self, wish_id: RecordId, approve: bool, reason: ShortText | None = None
+    ) -> WishOut:
         """Publish (``approve=True``) or reject a submitted wish (admin of its city)."""
-        return handlers.review_wish(self.ctx, wish_id, approve, reason)
+        return wishes.review_wish(self.ctx.uow(), self.ctx.caller, wish_id, approve, reason)
 
-    @rpc(roles=ACTING)
-    def claim_wish(self, wish_id: RecordId, volunteer_id: RecordId):
+    @rpc(roles=ACTING, acting_for="volunteer_id", home=("wish_id", "wish"))
+    def claim_wish(self, wish_id: RecordId, volunteer_id: RecordId) -> WishOut:
         """Claim a published wish: exactly one of any number of concurrent claims wins."""
-        return handlers.claim_wish(self.ctx, wish_id, volunteer_id)
+        return wishes.claim_wish(self.ctx.uow(), self.ctx.caller, wish_id, volunteer_id)
 
-    @rpc(roles=ACTING)
-    def release_wish(self, wish_id: RecordId, volunteer_id: RecordId):
+    @rpc(roles=ACTING, acting_for="volunteer_id", home=("wish_id", "wish"))
+    def release_wish(self, wish_id: RecordId, volunteer_id: RecordId) -> WishOut:
         """Give a claimed wish back (it is ``published`` again)."""
-        return handlers.release_wish(self.ctx, wish_id, volunteer_id)
+        return wishes.release_wish(self.ctx.uow(), self.ctx.caller, wish_id, volunteer_id)
 
-    @rpc(roles=ACTING)
-    def fulfill_wish(self, wish_id: RecordId, volunteer_id: RecordId, fulfillment: FulfillmentIn):
+    @rpc(roles=ACTING, acting_for="volunteer_id", home=("wish_id", "wish"))
+    def fulfill_wish(
+        self, wish_id: RecordId, volunteer_id: RecordId, fulfillment: FulfillmentIn
+    ) -> WishOut:
         """The volunteer holding the wish reports it done (``fulfilled``)."""
-        return handlers.fulfill_wish(self.ctx, wish_id, volunteer_id, fulfillment)
+        return wishes.fulfill_wish(
+            self.ctx.uow(), self.ctx.caller, wish_id, volunteer_id, fulfillment
+        )
 
-    @rpc(roles=STAFF)
-    def confirm_wish(self, wish_id: RecordId, confirmation: ConfirmationIn):
+    @rpc(roles=STAFF, city="wish_id", home=("wish_id", "wish"))
+    def confirm_wish(self, wish_id: RecordId, confirmation: ConfirmationIn) -> WishOut:
         """Confirm a fulfilled wish with a rating 1..5 (``closed``; ``wish_closed`` credits the
         volunteer)."""
-        return handlers.confirm_wish(self.ctx, wish_id, confirmation)
+        return wishes.confirm_wish(self.ctx.uow(), self.ctx.caller, wish_id, confirmation)
 
-    @rpc(roles=STAFF)
-    def cancel_wish(self, wish_id: RecordId, reason: ShortText):
+    @rpc(roles=STAFF, city="wish_id", home=("wish_id", "wish"))
+    def cancel_wish(self, wish_id: RecordId, reason: ShortText) -> WishOut:
         """Cancel a wish that is submitted, published or claimed."""
-        return handlers.cancel_wish(self.ctx, wish_id, reason)
+        return wishes.cancel_wish(self.ctx.uow(), self.ctx.caller, wish_id, reason)
 
-    @rpc(roles=ANYONE)
-    def get_wish(self, wish_id: RecordId):
+    @rpc(roles=ANYONE, home=("wish_id", "wish"))
+    def get_wish(self, wish_id: RecordId) -> WishOut:
         """One wish; the beneficiary only for the claimer and the city's admins."""
-        return handlers.get_wish(self.ctx, wish_id)
+        return wishes.get_wish(self.ctx.uow(), self.ctx.caller, wish_id)
 
-    @rpc(roles=ANYONE)
+    @rpc(roles=ANYONE, home=("city", "wish"))
     def list_wishes(
         self,
         city: CityName,
@@ -121,113 +138,119 @@ class WishesService(VolunteerReplicaHandlers, PioneerService):
         radius_m: Radius | None = None,
         limit: Limit = 50,
         cursor: Cursor | None = None,
-    ):
+    ) -> Page[WishOut] | Page[NearbyWishOut]:
         """Wishes of a city by status and category, in id order; with ``near``, within
         ``radius_m`` and nearest first. Paged."""
         point = (near.lat, near.lon) if near is not None else None
-        return handlers.list_wishes(
-            self.ctx, city, status, category, point, radius_m, limit, cursor
+        default_radius_m = self.ctx.settings.DEFAULT_NEAR_RADIUS_M
+        return wishes.list_wishes(
+            self.ctx.uow(),
+            self.ctx.caller,
+            city,
+            status,
+            category,
+            point,
+            radius_m,
+            default_radius_m,
+            limit,
+            cursor,
         )
 
     @timer(EXPIRE_EVERY_S)
     def expire_due(self) -> None:
         """Expire published wishes past their deadline (``wish_expired``)."""
-        handlers.expire_due(self.ctx)
+        expired = wishes.expire_due(self.ctx.uow(), self.ctx.settings.EXPIRE_BATCH)
+        if expired:
+            self.ctx.log.info("wishes_expired", count=expired)
 
     # --- service requests -----------------------------------------------------------------------
 
-    @rpc(roles=DISPATCHERS, sensitive=("request",))
-    def raise_request(self, request: RequestIn):
+    @rpc(
+        roles=DISPATCHERS,
+        sensitive=("request",),
+        city="request.city",
+        home=("request.city", "request"),
+    )
+    def raise_request(self, request: RequestIn) -> RequestOut:
         """Store a hotline request and dispatch it: offered to the nearest active volunteer with
         the skill inside the city's service circle who is not busy (the three nearest at once in
         an emergency), or ``unassigned`` when there is none."""
-        return handlers.raise_request(self.ctx, request)
+        return requests.raise_request(
+            self.ctx.uow(), self.ctx.catalog, self._dispatch(), self.ctx.caller, request
+        )
 
-    @rpc(roles=ACTING)
-    def accept_request(self, request_id: RecordId, volunteer_id: RecordId):
+    @rpc(roles=ACTING, acting_for="volunteer_id", home=("request_id", "request"))
+    def accept_request(self, request_id: RecordId, volunteer_id: RecordId) -> RequestOut:
         """Accept an open offer (only an offered volunteer; the first of an emergency's wins)."""
-        return handlers.accept_request(self.ctx, request_id, volunteer_id)
+        return requests.accept_request(self.ctx.uow(), self.ctx.caller, request_id, volunteer_id)
 
-    @rpc(roles=ACTING)
-    def decline_request(self, request_id: RecordId, volunteer_id: RecordId):
+    @rpc(roles=ACTING, acting_for="volunteer_id", home=("request_id", "request"))
+    def decline_request(self, request_id: RecordId, volunteer_id: RecordId) -> RequestOut:
         """Decline an open offer; the request moves on to the next candidate."""
-        return handlers.decline_request(self.ctx, request_id, volunteer_id)
+        return requests.decline_request(
+            self.ctx.uow(), self._dispatch(), self.ctx.caller, request_id, volunteer_id
+        )
 
-    @rpc(roles=ACTING)
+    @rpc(roles=ACTING, acting_for="volunteer_id", home=("request_id", "request"))
     def complete_request(
         self, request_id: RecordId, volunteer_id: RecordId, completion: CompletionIn
-    ):
+    ) -> RequestOut:
         """The assigned volunteer reports the work done (``request_completed``)."""
-        return handlers.complete_request(self.ctx, request_id, volunteer_id, completion)
+        return requests.complete_request(
+            self.ctx.uow(), self.ctx.caller, request_id, volunteer_id, completion
+        )
 
-    @rpc(roles=DISPATCHERS)
-    def rate_request(self, request_id: RecordId, rating: RatingIn):
+    @rpc(roles=DISPATCHERS, city="request_id", home=("request_id", "request"))
+    def rate_request(self, request_id: RecordId, rating: RatingIn) -> RequestOut:
         """Rate a completed request 1..5 (``closed``)."""
-        return handlers.rate_request(self.ctx, request_id, rating)
+        return requests.rate_request(self.ctx.uow(), self.ctx.caller, request_id, rating)
 
-    @rpc(roles=DISPATCHERS)
-    def cancel_request(self, request_id: RecordId, reason: ShortText):
+    @rpc(roles=DISPATCHERS, city="request_id", home=("request_id", "request"))
+    def cancel_request(self, request_id: RecordId, reason: ShortText) -> RequestOut:
         """Cancel a request that is not completed; open offers are withdrawn."""
-        return handlers.cancel_request(self.ctx, request_id, reason)
+        return requests.cancel_request(self.ctx.uow(), self.ctx.caller, request_id, reason)
 
-    @rpc(roles=ANYONE)
-    def get_request(self, request_id: RecordId):
+    @rpc(roles=ANYONE, home=("request_id", "request"))
+    def get_request(self, request_id: RecordId) -> RequestOut:
         """One request with its attempts; the requester only for staff and the assignee."""
-        return handlers.get_request(self.ctx, request_id)
+        return requests.get_request(self.ctx.uow(), self.ctx.caller, request_id)
 
-    @rpc(roles=ANYONE)
+    @rpc(roles=ANYONE, home=("city", "request"))
     def list_requests(
         self,
         city: CityName,
         status: RequestStatus | None = None,
         limit: Limit = 50,
         cursor: Cursor | None = None,
-    ):
+    ) -> Page[RequestOut]:
         """Requests of a city by status, in id order, paged."""
-        return handlers.list_requests(self.ctx, city, status, limit, cursor)
+        return requests.list_requests(self.ctx.uow(), self.ctx.caller, city, status, limit, cursor)
 
     @timer(OFFER_TIMER_S)
     def expire_offers(self) -> None:
         """Offers not answered within ``OFFER_TIMEOUT_S`` time out; the request moves on."""
-        handlers.expire_offers(self.ctx)
+        requests.expire_offers(self.ctx.uow(), self._dispatch(), self.ctx.settings.EXPIRE_BATCH)
 
-    @rpc(roles=DISPATCHERS)
-    def complain(self, request_id: RecordId, complaint: ComplaintIn):
+    def _dispatch(self) -> requests.Dispatch:
+        settings = self.ctx.settings
+        return requests.Dispatch(
+            settings.circle, settings.OFFER_TIMEOUT_S, self.own_metrics.request_unassigned
+        )
+
+    def replica_changed(self, uow: Any, volunteer_ids: list[str], events: list[Event]) -> None:
+        """Keep the dispatch index in step with the volunteer replica."""
+        requests.follow_replica(uow, volunteer_ids)
+
+    # --- complaints -----------------------------------------------------------------------------
+
+    @rpc(roles=DISPATCHERS, city="request_id", home=("request_id", "request"))
+    def complain(self, request_id: RecordId, complaint: ComplaintIn) -> ComplaintFiledOut:
         """File a complaint against the request's assigned volunteer, recorded in volunteers
         (where ``uphold_complaint`` decides it); kept and delivered later if volunteers is down.
         Returns ``{"complaint_id"}``, the id volunteers records it under."""
-        return handlers.complain(self.ctx, request_id, complaint, self._record_complaint)
+        return complaints.complain(self.ctx.uow(), self.volunteers, request_id, complaint)
 
     @timer(COMPLAINT_RETRY_S)
     def deliver_complaints(self) -> None:
         """Deliver the complaints volunteers has not recorded yet (with backoff)."""
-        handlers.deliver_pending_complaints(self.ctx, self._record_complaint)
-
-    def _record_complaint(
-        self, volunteer_id: str, complaint: dict[str, str], complaint_id: str
-    ) -> Any:
-        """volunteers.record_complaint as this service (a short-lived ``system`` token of the
-        volunteer's city), whoever the current caller is."""
-        token = auth.issue_token(
-            self.ctx.settings.JWT_SECRET,
-            f"service:{self.name}",
-            ids.city_of(volunteer_id),
-            [auth.SYSTEM],
-            SERVICE_TOKEN_TTL_S,
-        )
-        context = self.ctx.worker_ctx.data  # what outgoing calls carry (context_data is a copy)
-        caller = context.get("authorization")
-        context["authorization"] = f"Bearer {token}"
-        try:
-            return self.volunteers.record_complaint(
-                volunteer_id, complaint, complaint_id=complaint_id
-            )
-        finally:
-            if caller is None:
-                context.pop("authorization", None)
-            else:
-                context["authorization"] = caller
-
-    def replica_changed(self, uow, volunteer_ids: list[str], events: list[Event]) -> None:
-        """Keep the dispatch index in step with the volunteer replica."""
-        handlers.rebuild_dispatch_skills(uow, volunteer_ids)
+        complaints.deliver_pending_complaints(self.ctx.uow(), self.volunteers)
