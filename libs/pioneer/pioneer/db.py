@@ -242,9 +242,12 @@ def conflict_insert(session: Session | Connection, table: Table) -> Any:
     return dialect_insert(table)
 
 
-def row_of(values: dict[str, Any]) -> SimpleNamespace:
-    """Column values as a row (attribute access), for one not read back from the database."""
-    return SimpleNamespace(**values)
+def row_of(values: dict[str, Any], table: Table | None = None) -> SimpleNamespace:
+    """Column values as a row (attribute access), for one not read back from the database;
+    with ``table``, every column of it, None where ``values`` has none."""
+    if table is None:
+        return SimpleNamespace(**values)
+    return SimpleNamespace(**{**{column.name: None for column in table.c}, **values})
 
 
 def with_values(row: Any, values: dict[str, Any]) -> SimpleNamespace:

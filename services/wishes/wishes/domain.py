@@ -336,9 +336,3 @@ def sees_requester(
 COMPLAINT_PENDING = "pending"
 COMPLAINT_DELIVERED = "delivered"
 COMPLAINABLE = frozenset({R_ACCEPTED, R_COMPLETED, R_CLOSED})
-
-
-def redelivery_delay_s(attempts: int) -> float:
-    """Seconds before the next delivery attempt after ``attempts`` failed ones: 1, 2, 4, ...
-    capped at five minutes."""
-    return float(min(2 ** max(attempts - 1, 0), 300))

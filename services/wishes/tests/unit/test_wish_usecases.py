@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from fakes import FakeWishesStore
+from wishes_fakes import FakeWishesStore
 from wishes_testdata import BENEFICIARY, FANGJIAHETOU, deadline_in, wish_data
 
 from pioneer import auth, clock, ids

@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from pioneer.db import row_of
+
 from .. import domain
 from ..models import ComplaintDelivery
-from .rows import as_written
 
 complaints_t = ComplaintDelivery.__table__
 _PENDING = complaints_t.c.status == domain.COMPLAINT_PENDING
@@ -23,7 +24,7 @@ class ComplaintRecords:
     def add_complaint(self, values: dict[str, Any]) -> Any:
         """Keep a complaint; the row as written."""
         self.db.execute(insert(complaints_t).values(**values))
-        return as_written(complaints_t, values)
+        return row_of(values, complaints_t)
 
     def complaints_due(self, now: datetime, count: int) -> list[Any]:
         """Up to ``count`` pending complaints whose next attempt is due, the longest waiting

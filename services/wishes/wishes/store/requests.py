@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import bindparam, exists, insert, select, update
 
 from pioneer import geo
+from pioneer.db import row_of
 from pioneer.replica import eligible_at, rebuild_skill_index, volunteer_replica
 
 from .. import domain
 from ..models import DispatchSkill, RequestOffer, ServiceRequest
 from .guards import in_states, transition_params, transition_update
-from .rows import as_written
 
 requests_t = ServiceRequest.__table__
 offers_t = RequestOffer.__table__
@@ -53,7 +53,7 @@ class RequestRecords:
     def add_request(self, values: dict[str, Any]) -> Any:
         """Insert a request; the row as written."""
         self.db.execute(insert(requests_t).values(**values))
-        return as_written(requests_t, values)
+        return row_of(values, requests_t)
 
     def change_request(
         self, request_id: str, action: str, now: datetime, values: dict[str, Any]

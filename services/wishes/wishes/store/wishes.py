@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 
 from pioneer import geo
+from pioneer.db import row_of
 
 from .. import domain
 from ..models import Wish
 from .guards import transition_guard, transition_params, transition_update
-from .rows import as_written
 
 wishes_t = Wish.__table__
 
@@ -59,7 +59,7 @@ class WishRecords:
     def add_wish(self, values: dict[str, Any]) -> Any:
         """Insert a wish; the row as written."""
         self.db.execute(insert(wishes_t).values(**values))
-        return as_written(wishes_t, values)
+        return row_of(values, wishes_t)
 
     def change_wish(
         self,

@@ -1,7 +1,7 @@
 """Complaints about a request's assigned volunteer: kept here first (``complaint_filed``), then
 recorded in the volunteers service, where ``uphold_complaint`` decides them. The call to
 volunteers is made outside any transaction; when it fails the complaint waits and is tried
-again later, with backoff (``domain.redelivery_delay_s``). Its id is chosen here and sent
+again later, with backoff (``pioneer.backoff``: 1 s doubling to 5 min). Its id is chosen here and sent
 along, so however many attempts reach volunteers it is recorded once.
 """
 
@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from pioneer import clock, ids
+from pioneer.backoff import backoff_s
 from pioneer.errors import Conflict
 
 from .. import domain, presenters
@@ -81,7 +82,7 @@ def deliver_complaint(uow: Any, volunteers: Volunteers, pending: Any) -> bool:
             uow.store.complaint_delivered(pending.complaint_id, now)
         else:
             attempts = pending.attempts + 1
-            retry_at = now + timedelta(seconds=domain.redelivery_delay_s(attempts))
+            retry_at = now + timedelta(seconds=backoff_s(attempts, base_s=1.0, cap_s=300.0))
             uow.store.complaint_failed(pending.complaint_id, attempts, retry_at, error)
     return error is None
 

@@ -14,11 +14,11 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
+from pioneer.db import row_of
 from pioneer.replica import VolunteerState, effective_status, eligible
 from wishes import domain
 from wishes.store.complaints import complaints_t
 from wishes.store.requests import requests_t
-from wishes.store.rows import as_written
 from wishes.store.wishes import wishes_t
 
 
@@ -70,7 +70,7 @@ class FakeWishesStore:
         return _copy(self.wishes.get(wish_id))
 
     def add_wish(self, values: dict[str, Any]) -> Any:
-        self.wishes[values["id"]] = as_written(wishes_t, values)
+        self.wishes[values["id"]] = row_of(values, wishes_t)
         return _copy(self.wishes[values["id"]])
 
     def change_wish(self, wish_id, action, now, values, actor=None) -> Any | None:
@@ -119,7 +119,7 @@ class FakeWishesStore:
         return _copy(self.requests.get(request_id))
 
     def add_request(self, values: dict[str, Any]) -> Any:
-        self.requests[values["id"]] = as_written(requests_t, values)
+        self.requests[values["id"]] = row_of(values, requests_t)
         return _copy(self.requests[values["id"]])
 
     def change_request(self, request_id, action, now, values) -> Any | None:
@@ -226,7 +226,7 @@ class FakeWishesStore:
 
     # complaints
     def add_complaint(self, values: dict[str, Any]) -> Any:
-        self.complaints[values["complaint_id"]] = as_written(complaints_t, values)
+        self.complaints[values["complaint_id"]] = row_of(values, complaints_t)
         return _copy(self.complaints[values["complaint_id"]])
 
     def complaints_due(self, now: datetime, count: int) -> list[Any]:
