@@ -23,7 +23,8 @@ from .batching import batch_event_handler
 from .db import NAMING_CONVENTION, UtcDateTime
 from .entrypoints import event_handler
 from .errors import NotFound, Suspended
-from .events import Event, VolunteerChanged, read_data
+from .event_contract import VolunteerChanged
+from .events import Event, read_data
 
 # How long a replica's batch of registrations or profile changes waits for more to join it:
 # replicas follow "within a couple of seconds", and at a steady few hundred a second this

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pioneer import clock
-from pioneer.events import NotificationDelivered
+from pioneer.event_contract import NotificationDelivered
 
 from . import domain
 from .channels import Delivery

@@ -15,7 +15,8 @@ from pioneer import ids
 from pioneer.catalog import Catalog
 from pioneer.config import validate_settings
 from pioneer.db import envelope
-from pioneer.events import Event, VolunteerChanged, parse_event, read_data
+from pioneer.event_contract import VolunteerChanged
+from pioneer.events import Event, parse_event, read_data
 from pioneer.replica import effective_status
 
 

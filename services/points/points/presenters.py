@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pioneer.events import PointsChanged
+from pioneer.event_contract import PointsChanged
 
 from . import domain
 from .schemas import (

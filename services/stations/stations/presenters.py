@@ -6,7 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pioneer.events import ActivityCreated, PostClaimChanged, StationChanged, VolunteerCheckedIn
+from pioneer.event_contract import (
+    ActivityCreated,
+    PostClaimChanged,
+    StationChanged,
+    VolunteerCheckedIn,
+)
 
 from .schemas import ActivityOut, CheckinOut, ClaimOut, NearbyStationOut, PostOut, StationOut
 

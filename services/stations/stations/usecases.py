@@ -15,7 +15,8 @@ from pioneer import clock, geo, ids
 from pioneer.catalog import Catalog
 from pioneer.db import row_of, with_values
 from pioneer.errors import Conflict, NotFound, ValidationError, WrongCity
-from pioneer.events import Event, StationChanged, read_data
+from pioneer.event_contract import StationChanged
+from pioneer.events import Event, read_data
 from pioneer.paging import decode_id_cursor, encode_cursor, page
 from pioneer.schedule import is_open_at
 from pioneer.schemas import Page

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pioneer import auth
-from pioneer.events import ComplaintUpheld, VolunteerChanged
+from pioneer.event_contract import ComplaintUpheld, VolunteerChanged
 from pioneer.logs import mask_phone
 
 from .schemas import (

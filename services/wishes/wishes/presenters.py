@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pioneer import auth
-from pioneer.events import ComplaintFiled, RequestChanged, WishChanged
+from pioneer.event_contract import ComplaintFiled, RequestChanged, WishChanged
 
 from . import domain
 from .schemas import NearbyWishOut, RequestOut, WishOut

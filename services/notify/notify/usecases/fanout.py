@@ -9,14 +9,8 @@ from typing import Any
 
 from pioneer import clock
 from pioneer.catalog import Catalog
-from pioneer.events import (
-    Event,
-    PointsChanged,
-    RequestChanged,
-    VolunteerChanged,
-    WishChanged,
-    read_data,
-)
+from pioneer.event_contract import PointsChanged, RequestChanged, VolunteerChanged, WishChanged
+from pioneer.events import Event, read_data
 
 from .. import domain, presenters, words
 from ..domain import Notice, Prefs

@@ -11,15 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from pioneer import clock
-from pioneer.events import (
-    Event,
+from pioneer.event_contract import (
     PointsChanged,
     RequestChanged,
     VolunteerChanged,
     VolunteerCheckedIn,
     WishChanged,
-    read_data,
 )
+from pioneer.events import Event, read_data
 
 from .. import domain
 from .ledger import emit_entry, new_entry, totals_rows
