@@ -8,6 +8,8 @@ crash).
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -84,14 +86,24 @@ class ServiceMetrics:
             registry=r,
         )
         self.outbox_backlog.labels(service).set(0)
+        self._owned: dict[str, Any] = {}
 
     def gauge(self, name: str, doc: str, labels: list[str] | None = None) -> Gauge:
-        """A service-specific gauge in this registry (``labels`` always include ``service``)."""
-        return Gauge(name, doc, ["service", *(labels or [])], registry=self.registry)
+        """A service-specific gauge in this registry (``labels`` always include ``service``);
+        the same one however often it is asked for."""
+        return self._own(Gauge, name, doc, labels)
 
     def counter(self, name: str, doc: str, labels: list[str] | None = None) -> Counter:
-        """A service-specific counter in this registry."""
-        return Counter(name, doc, ["service", *(labels or [])], registry=self.registry)
+        """A service-specific counter in this registry; the same one however often it is
+        asked for."""
+        return self._own(Counter, name, doc, labels)
+
+    def _own(self, kind: type, name: str, doc: str, labels: list[str] | None) -> Any:
+        known = self._owned.get(name)
+        if known is None:
+            known = kind(name, doc, ["service", *(labels or [])], registry=self.registry)
+            self._owned[name] = known
+        return known
 
     def render(self) -> tuple[bytes, str]:
         """The registry in Prometheus text format, with its content type."""
