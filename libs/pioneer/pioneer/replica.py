@@ -25,6 +25,7 @@ from .entrypoints import event_handler
 from .errors import NotFound, Suspended
 from .event_contract import VolunteerChanged
 from .events import Event, read_data
+from .standing import effective_status
 
 # How long a replica's batch of registrations or profile changes waits for more to join it:
 # replicas follow "within a couple of seconds", and at a steady few hundred a second this
@@ -76,13 +77,6 @@ class VolunteerState:
     status: str
     suspended_until: datetime | None
     skills: list[str]
-
-
-def effective_status(status: str, suspended_until: datetime | None, now: datetime) -> str:
-    """``suspended`` turns ``active`` once ``suspended_until`` has passed."""
-    if status == "suspended" and suspended_until is not None and suspended_until <= now:
-        return "active"
-    return status
 
 
 def eligible_at(now: datetime) -> sa.ColumnElement[bool]:

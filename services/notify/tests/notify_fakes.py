@@ -17,7 +17,7 @@ from pioneer.config import validate_settings
 from pioneer.db import envelope
 from pioneer.event_contract import VolunteerChanged
 from pioneer.events import Event, parse_event, read_data
-from pioneer.replica import effective_status
+from pioneer.standing import effective_status
 
 
 def _copy(row: SimpleNamespace) -> SimpleNamespace:

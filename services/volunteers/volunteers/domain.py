@@ -21,6 +21,7 @@ from typing import Any
 
 from pioneer import geo
 from pioneer.schedule import is_open_at
+from pioneer.standing import effective_status
 
 ACTIVE, SUSPENDED, REMOVED = "active", "suspended", "removed"
 WARNING, YELLOW_CARD, RED_CARD = "warning", "yellow_card", "red_card"
@@ -98,11 +99,12 @@ def suspension_due(standing: Standing, now: datetime) -> bool:
     """Whether a suspension has run its course: suspended, and ``suspended_until`` reached.
 
     The reinstatement timer ends exactly the suspensions this accepts; its query only finds the
-    candidates (suspended, by the partial index on ``suspended_until``)."""
+    candidates (suspended, by the partial index on ``suspended_until``). The rule is the
+    replicas' own (``pioneer.replica.effective_status``): the other services count such a
+    suspension as over before ``volunteer_reinstated`` reaches them."""
     return (
         standing.status == SUSPENDED
-        and standing.suspended_until is not None
-        and standing.suspended_until <= now
+        and effective_status(standing.status, standing.suspended_until, now) == ACTIVE
     )
 
 

@@ -15,7 +15,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from pioneer.db import row_of
-from pioneer.replica import VolunteerState, effective_status, eligible
+from pioneer.replica import VolunteerState, eligible
+from pioneer.standing import effective_status
 from wishes import domain
 from wishes.store.complaints import complaints_t
 from wishes.store.requests import requests_t
