@@ -96,7 +96,8 @@ class Bench:
         print(f"  queues quiet after {time.monotonic() - started:.1f} s", flush=True)
 
     def token(self, role: str, city: str) -> str:
-        return "Bearer " + auth.issue_token(self.deployment.secret, "bench", city, [role], 7200)
+        secret, name = self.deployment.secret, self.deployment.name
+        return "Bearer " + auth.issue_token(secret, "bench", city, [role], 7200, name)
 
     def clients(self, authorization: str | None) -> Clients:
         return Clients(self.amqp_uri, authorization, self.concurrency)

@@ -57,7 +57,7 @@ class Deployed:
         self.amqp_uri = f"amqp://{record['user']}:{record['password']}@{amqp_host}:5672/{vhost}"
 
     def token(self, role: str, city: str, sub: str = "e2e") -> str:
-        return "Bearer " + auth.issue_token(self.secret, sub, city, [role], 600)
+        return "Bearer " + auth.issue_token(self.secret, sub, city, [role], 600, self.name)
 
     def proxy(self, authorization: str | None = None) -> ClusterRpcProxy:
         context = {"authorization": authorization} if authorization else {}

@@ -31,6 +31,29 @@ ANY_ROLE = ROLES
 ACTS_FOR_VOLUNTEERS = frozenset({ADMIN, DISPATCHER, SYSTEM})
 ALL_CITIES = "*"
 ALGORITHM = "HS256"
+# The longest a token may live, by role: a working day for people, a month for a system. A
+# token with several roles gets the shortest of theirs. Services read it from config
+# (``TOKEN_MAX_TTL_S``); ``pioneer token`` refuses to issue anything longer.
+DEFAULT_MAX_TTL_S = {
+    ADMIN: 12 * 3600,
+    DISPATCHER: 12 * 3600,
+    STATION_MANAGER: 12 * 3600,
+    VOLUNTEER: 12 * 3600,
+    OPS: 12 * 3600,
+    SYSTEM: 30 * 86400,
+}
+
+
+def scope_of(deployment: str) -> str:
+    """A deployment's token ``iss`` and ``aud``: a token is good for the deployment that
+    issued it only."""
+    return f"pioneer:{deployment}"
+
+
+def max_ttl_s(roles: Iterable[str], limits: dict[str, int] | None = None) -> int:
+    """The longest a token holding ``roles`` may live (the shortest of the roles' limits)."""
+    limits = limits or DEFAULT_MAX_TTL_S
+    return min(limits.get(role, min(limits.values())) for role in roles)
 
 
 @dataclass(frozen=True)
@@ -59,16 +82,44 @@ def service_identity(service: str) -> Caller:
     return Caller(sub=f"service:{service}", city=ALL_CITIES, roles=frozenset({SYSTEM}))
 
 
-def issue_token(secret: str, sub: str, city: str, roles: Iterable[str], ttl_s: int = 3600) -> str:
-    """A signed token for ``sub``; used by ``pioneer token`` and the tests."""
+def issue_token(
+    secret: str,
+    sub: str,
+    city: str,
+    roles: Iterable[str],
+    ttl_s: int = 3600,
+    deployment: str | None = None,
+) -> str:
+    """A signed token for ``sub``; with ``deployment``, scoped to it (``iss`` and ``aud``),
+    which is what a deployment's services accept. Used by ``pioneer token``, the launcher, the
+    tests and services calling each other."""
     now = int(time.time())
-    claims = {"sub": sub, "city": city, "roles": sorted(set(roles)), "iat": now, "exp": now + ttl_s}
+    claims: dict[str, object] = {
+        "sub": sub,
+        "city": city,
+        "roles": sorted(set(roles)),
+        "iat": now,
+        "exp": now + ttl_s,
+    }
+    if deployment is not None:
+        claims["iss"] = claims["aud"] = scope_of(deployment)
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def decode_token(secret: str, authorization: object, leeway_s: int = 10) -> Caller:
+@dataclass(frozen=True)
+class TokenRules:
+    """What a deployment's services accept: tokens it issued for itself (``iss``/``aud``, when
+    ``deployment`` is set), and no longer-lived than the role allows."""
+
+    deployment: str | None = None
+    max_ttl_s: dict[str, int] | None = None
+
+
+def decode_token(
+    secret: str, authorization: object, leeway_s: int = 10, rules: TokenRules | None = None
+) -> Caller:
     """Check a ``Bearer`` header and return its caller; anything wrong is ``Unauthorized``."""
-    return _decode(secret, authorization, leeway_s)[0]
+    return _decode(secret, authorization, leeway_s, rules or TokenRules())[0]
 
 
 def _bearer(authorization: object) -> str:
@@ -83,15 +134,23 @@ def _bearer(authorization: object) -> str:
     return authorization[len("Bearer ") :].strip()
 
 
-def _decode(secret: str, authorization: object, leeway_s: int) -> tuple[Caller, float]:
+def _decode(
+    secret: str, authorization: object, leeway_s: int, rules: TokenRules
+) -> tuple[Caller, float]:
     token = _bearer(authorization)
+    required = ["exp", "sub", "city", "roles"]
+    scope = None if rules.deployment is None else scope_of(rules.deployment)
+    if scope is not None:
+        required += ["iss", "aud"]
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
             leeway=leeway_s,
-            options={"require": ["exp", "sub", "city", "roles"]},
+            issuer=scope,
+            audience=scope,
+            options={"require": required, "verify_aud": scope is not None},
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("token expired") from None
@@ -105,7 +164,13 @@ def _decode(secret: str, authorization: object, leeway_s: int) -> tuple[Caller, 
     known = frozenset(roles) & ROLES
     if not known:
         raise Unauthorized("invalid token: no known role")
-    return Caller(sub=sub, city=city, roles=known), float(claims["exp"])
+    expires = claims["exp"]
+    if not isinstance(expires, int | float):
+        raise Unauthorized("invalid token: exp must be a number")
+    longest = max_ttl_s(known, rules.max_ttl_s)
+    if expires - time.time() > longest + leeway_s:
+        raise Unauthorized(f"token lives longer than its roles allow ({longest} s)")
+    return Caller(sub=sub, city=city, roles=known), float(expires)
 
 
 class TokenCache:
@@ -116,10 +181,17 @@ class TokenCache:
     an altered token is a miss and is verified); expiry is checked on every hit.
     """
 
-    def __init__(self, secret: str, leeway_s: int = 10, size: int = 4096) -> None:
+    def __init__(
+        self,
+        secret: str,
+        leeway_s: int = 10,
+        size: int = 4096,
+        rules: TokenRules | None = None,
+    ) -> None:
         self._secret = secret
         self._leeway_s = leeway_s
         self._size = size
+        self._rules = rules or TokenRules()
         self._known: dict[str, tuple[Caller, float]] = {}
 
     def decode(self, authorization: object) -> Caller:
@@ -131,7 +203,7 @@ class TokenCache:
                 return caller
             del self._known[authorization]
             raise Unauthorized("token expired")
-        caller, expires = _decode(self._secret, authorization, self._leeway_s)
+        caller, expires = _decode(self._secret, authorization, self._leeway_s, self._rules)
         if len(self._known) >= self._size:
             self._known.pop(next(iter(self._known)))  # the oldest entry
         self._known[authorization] = (caller, expires)  # type: ignore[index]

@@ -35,10 +35,22 @@ def _deployment(name: str | None) -> Any:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    """A token scoped to a deployment (``iss``/``aud``), no longer-lived than its roles allow."""
+    longest = auth.max_ttl_s(args.role)
+    if args.ttl > longest:
+        print(
+            f"pioneer: --ttl {args.ttl} is longer than {', '.join(args.role)} may live "
+            f"({longest} s)",
+            file=sys.stderr,
+        )
+        return 2
     secret = os.environ.get("JWT_SECRET")
-    if not secret:
-        secret = _deployment(args.deployment).secret
-    print(auth.issue_token(secret, args.sub, args.city, args.role, args.ttl))
+    if secret:
+        name = args.deployment or os.environ.get("DEPLOYMENT", "shared")
+    else:
+        deployment = _deployment(args.deployment)
+        secret, name = deployment.secret, deployment.name
+    print(auth.issue_token(secret, args.sub, args.city, args.role, args.ttl, name))
     return 0
 
 

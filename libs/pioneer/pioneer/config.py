@@ -54,6 +54,11 @@ class KernelSettings(BaseModel):
     DB_POOL_SIZE: Annotated[int, Field(ge=1, le=500)] | None = None
     JWT_SECRET: Annotated[str, StringConstraints(min_length=16)]
     JWT_LEEWAY_S: Annotated[int, Field(ge=0, le=300)] = 10
+    # The longest a token may live, by role (seconds); see ``auth.DEFAULT_MAX_TTL_S``.
+    TOKEN_MAX_TTL_S: dict[
+        Literal["admin", "dispatcher", "station_manager", "volunteer", "system", "ops"],
+        Annotated[int, Field(ge=60, le=366 * 86400)],
+    ] = {}
     WEB_SERVER_ADDRESS: Annotated[
         str, StringConstraints(pattern=r"^[A-Za-z0-9.\-:\[\]]+:\d{1,5}$")
     ] = "127.0.0.1:8000"
@@ -73,6 +78,13 @@ class KernelSettings(BaseModel):
         if len(set(cities)) != len(cities):
             raise ValueError("cities must be unique")
         return cities
+
+    @property
+    def token_rules(self) -> Any:
+        """What the services accept: tokens this deployment issued, within the roles' lifetimes."""
+        from .auth import DEFAULT_MAX_TTL_S, TokenRules
+
+        return TokenRules(self.DEPLOYMENT, {**DEFAULT_MAX_TTL_S, **self.TOKEN_MAX_TTL_S})
 
     @property
     def pool_size(self) -> int:

@@ -63,7 +63,9 @@ class Kernel(SharedExtension):
         )
         self.engine = make_engine(self.settings.DATABASE_URL, self.settings.pool_size)
         self.read_engine = read_engine(self.engine)
-        self.tokens = auth.TokenCache(self.settings.JWT_SECRET, self.settings.JWT_LEEWAY_S)
+        self.tokens = auth.TokenCache(
+            self.settings.JWT_SECRET, self.settings.JWT_LEEWAY_S, rules=self.settings.token_rules
+        )
         migrations = getattr(service_cls, "migrations", None)
         if migrations:
             migrate(self.engine, Path(migrations))

@@ -80,7 +80,7 @@ class Deployment:
         path.chmod(0o600)
 
     def token(self, role: str, city: str, sub: str, ttl_s: int = 12 * 3600) -> str:
-        return auth.issue_token(self.secret, sub, city, [role], ttl_s)
+        return auth.issue_token(self.secret, sub, city, [role], ttl_s, self.name)
 
 
 def var_dir() -> Path:

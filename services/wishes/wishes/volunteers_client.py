@@ -60,6 +60,7 @@ class Volunteers:
             city,
             [auth.SYSTEM],
             SERVICE_TOKEN_TTL_S,
+            self._kernel.settings.DEPLOYMENT,
         )
         context = self._worker_ctx.data  # what outgoing calls carry (context_data is a copy)
         caller = context.get("authorization")

@@ -15,6 +15,9 @@ from .broker import RabbitAdmin, amqp_uri_for, new_vhost_name
 from .client import RpcClient
 from .databases import create_postgres_database, drop_postgres_database, postgres_available
 
+# The deployment name of test containers: the tokens of the ``token`` fixture are scoped to it.
+TEST_DEPLOYMENT = "test"
+
 
 @pytest.fixture(scope="session")
 def rabbit_admin() -> RabbitAdmin:
@@ -93,7 +96,8 @@ def token(secret: str) -> Callable[..., str]:
         ttl_s: int = 3600,
     ) -> str:
         roles = [role] if isinstance(role, str) else role
-        return "Bearer " + auth.issue_token(secret, sub or f"test-{roles[0]}", city, roles, ttl_s)
+        name = sub or f"test-{roles[0]}"
+        return "Bearer " + auth.issue_token(secret, name, city, roles, ttl_s, TEST_DEPLOYMENT)
 
     return make
 
@@ -107,7 +111,7 @@ def base_config(amqp_uri: str, db_url: str, secret: str, **extra: Any) -> dict[s
     """A kernel config for a test container (fast retries, no HTTP port clash)."""
     config = {
         "AMQP_URI": amqp_uri,
-        "DEPLOYMENT": "test",
+        "DEPLOYMENT": TEST_DEPLOYMENT,
         "CITIES": ["cixi", "haining", "jiaxing"],
         "DATABASE_URL": db_url,
         "JWT_SECRET": secret,

@@ -67,3 +67,52 @@ def test_ops_and_station_manager_cannot_act_for_volunteers():
             auth.require_acting_for(
                 auth.Caller("x", "cixi", frozenset({role})), "cixi-vol-1", "cixi"
             )
+
+
+RULES = auth.TokenRules("shared", auth.DEFAULT_MAX_TTL_S)
+
+
+def scoped(roles, ttl_s, deployment="shared"):
+    return "Bearer " + auth.issue_token(SECRET, "x", "cixi", roles, ttl_s, deployment)
+
+
+def test_no_token_outlives_its_roles():
+    assert auth.decode_token(SECRET, scoped(["admin"], 12 * 3600), rules=RULES).is_admin
+    assert auth.decode_token(SECRET, scoped(["system"], 30 * 86400), rules=RULES).has("system")
+    for roles, ttl_s in [
+        (["admin"], 10 * 365 * 86400),  # the ten-year admin token
+        (["admin"], 13 * 3600),
+        (["system"], 31 * 86400),
+        (["system", "volunteer"], 86400),  # several roles: the shortest limit
+    ]:
+        with pytest.raises(Unauthorized, match="longer than its roles allow"):
+            auth.decode_token(SECRET, scoped(roles, ttl_s), rules=RULES)
+
+
+def test_an_exp_in_the_year_9999_is_refused():
+    import jwt
+
+    claims = {"sub": "x", "city": "*", "roles": ["admin"], "exp": 253402300799}
+    claims["iss"] = claims["aud"] = auth.scope_of("shared")
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    with pytest.raises(Unauthorized, match="longer"):
+        auth.decode_token(SECRET, "Bearer " + token, rules=RULES)
+
+
+def test_a_token_is_good_only_for_the_deployment_that_issued_it():
+    with pytest.raises(Unauthorized, match="invalid token"):
+        auth.decode_token(SECRET, scoped(["admin"], 60, deployment="cixi"), rules=RULES)
+    with pytest.raises(Unauthorized, match="invalid token"):  # no iss or aud at all
+        auth.decode_token(SECRET, bearer(roles=["admin"]), rules=RULES)
+
+
+def test_the_cli_refuses_a_token_longer_than_the_role_allows(capsys, monkeypatch):
+    from pioneer import cli
+
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    argv = ["token", "--city", "cixi", "--role", "admin", "--sub", "ops-1"]
+    assert cli.main([*argv, "--ttl", "315360000"]) == 2
+    assert "longer than admin may live" in capsys.readouterr().err
+    assert cli.main([*argv, "--ttl", "3600"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert auth.decode_token(SECRET, "Bearer " + token, rules=RULES).sub == "ops-1"
