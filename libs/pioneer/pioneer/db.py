@@ -127,11 +127,12 @@ _PROCESSED_AMONG = select(processed_events.c.event_id).where(
 
 
 def make_engine(url: str, pool_size: int, echo: bool = False) -> Engine:
-    """An engine for ``url`` with a pool sized to the service's workers."""
+    """An engine for ``url`` with a pool sized to the service's workers. Its errors never
+    carry a statement's parameters (names, addresses) into logs or replies."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         engine = create_engine(
             url,
             poolclass=QueuePool,
@@ -139,8 +140,9 @@ def make_engine(url: str, pool_size: int, echo: bool = False) -> Engine:
             max_overflow=pool_size,
             connect_args={"check_same_thread": False, "timeout": 30},
             echo=echo,
+            hide_parameters=True,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, path if path and path != ":memory:" else None)
         return engine
     return create_engine(
         url,
@@ -149,6 +151,7 @@ def make_engine(url: str, pool_size: int, echo: bool = False) -> Engine:
         pool_pre_ping=True,
         pool_recycle=1800,
         echo=echo,
+        hide_parameters=True,
     )
 
 
@@ -158,7 +161,7 @@ def make_engine(url: str, pool_size: int, echo: bool = False) -> Engine:
 SQLITE_MMAP_BYTES = 1 << 30
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, path: str | None) -> None:
     # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; take it over
     # (the SQLAlchemy-documented recipe) and begin write transactions IMMEDIATE, so a writer
     # takes the lock up front instead of failing to upgrade a read lock later.
@@ -172,6 +175,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
+        if path is not None:
+            # The database holds phones and addresses: its owner's alone (SQLite gives the
+            # -wal and -shm files the database file's mode).
+            Path(path).chmod(0o600)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):

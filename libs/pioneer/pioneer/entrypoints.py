@@ -74,8 +74,12 @@ class ReplyPublisher:
             login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
         )
 
-    def send(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
-        """Reply to ``message`` with ``result`` or the error of ``exc_info``."""
+    def send(
+        self, message: Any, result: Any, exc_info: Any, call_id: str | None = None
+    ) -> tuple[Any, Any]:
+        """Reply to ``message`` with ``result`` or the error of ``exc_info``. An error that is
+        not one of the contract's keeps its type but not its text, which may carry data (a
+        database error's statement); the text is in the service's log under ``call_id``."""
         properties = message.properties
         options = {
             "exchange": self.exchange,
@@ -92,14 +96,14 @@ class ReplyPublisher:
                 )
                 return result, exc_info
             result = json.loads(result.body)  # the caller asked for another encoding
-        error = serialize(exc_info[1]) if exc_info is not None else None
+        error = None if exc_info is None else _reply_error(exc_info[1], call_id)
         # Answer in the encoding of the request, as nameko does.
         serializer = kombu.serialization.registry.type_to_name[properties["content_type"]]
         try:
             self._publish({"result": result, "error": error}, serializer=serializer, **options)
         except EncodeError:
             exc_info = (UnserializableValueError, UnserializableValueError(result), None)
-            error = serialize(exc_info[1])
+            error = _reply_error(exc_info[1], call_id)
             result = None
             self._publish({"result": None, "error": error}, serializer=serializer, **options)
         return result, exc_info
@@ -115,15 +119,26 @@ class ReplyPublisher:
             )
 
 
+def _reply_error(exc: BaseException, call_id: str | None) -> dict[str, Any]:
+    """The error as the caller sees it: a contract error whole; any other by its type only."""
+    error = serialize(exc)
+    if not isinstance(exc, CONTRACT_ERRORS):
+        error["exc_args"] = []
+        error["value"] = f"internal error; the service's log has it under call id {call_id}"
+    return error
+
+
 class ContractRpcConsumer(RpcConsumer):
     """nameko's RPC consumer, replying through one ``ReplyPublisher``."""
 
     replies: ReplyPublisher | None = None
 
-    def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
+    def handle_result(
+        self, message: Any, result: Any, exc_info: Any, call_id: str | None = None
+    ) -> tuple[Any, Any]:
         if self.replies is None:
             self.replies = ReplyPublisher(self.container.config)
-        result, exc_info = self.replies.send(message, result, exc_info)
+        result, exc_info = self.replies.send(message, result, exc_info, call_id)
         self.queue_consumer.ack_message(message)
         return result, exc_info
 
@@ -139,6 +154,11 @@ class ContractRpc(Rpc):
 
     def check_signature(self, args: Any, kwargs: Any) -> None:
         return None
+
+    def handle_result(
+        self, message: Any, worker_ctx: Any, result: Any, exc_info: Any
+    ) -> tuple[Any, Any]:
+        return self.rpc_consumer.handle_result(message, result, exc_info, worker_ctx.call_id)
 
 
 def _jsonable(value: Any) -> Any:

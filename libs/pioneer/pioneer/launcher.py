@@ -74,13 +74,21 @@ class Deployment:
         return f"sqlite:///{self.dir / f'{service}.db'}"
 
     def save(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         path = self.dir / "deployment.json"
         path.write_text(json.dumps(asdict(self), indent=2))
         path.chmod(0o600)
 
     def token(self, role: str, city: str, sub: str, ttl_s: int = 12 * 3600) -> str:
         return auth.issue_token(self.secret, sub, city, [role], ttl_s, self.name)
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` (and ``var/`` above it) as directories only their owner may enter."""
+    for directory in (var_dir(), path):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)
+    return path
 
 
 def var_dir() -> Path:
@@ -223,9 +231,10 @@ def start_service(deployment: Deployment, service: str) -> int:
         raise LaunchError(
             f"port {port} for {deployment.name}/{service} is taken by another process"
         )
-    (deployment.dir / "run").mkdir(parents=True, exist_ok=True)
-    (deployment.dir / "log").mkdir(parents=True, exist_ok=True)
-    with open(deployment.log_file(service), "ab") as log:  # the child keeps its own fd
+    private_dir(deployment.dir / "run")
+    private_dir(deployment.dir / "log")
+    log_fd = os.open(deployment.log_file(service), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(log_fd, "ab") as log:  # the child keeps its own fd
         process = subprocess.Popen(
             [sys.executable, "-m", "pioneer.serve", service],
             env=service_env(deployment, service),
@@ -234,6 +243,7 @@ def start_service(deployment: Deployment, service: str) -> int:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=str(home()),
+            umask=0o077,  # its databases, logs and pid files are the deployment's alone
         )
     deployment.pid_file(service).write_text(str(process.pid))
     return process.pid

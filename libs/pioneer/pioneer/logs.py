@@ -16,6 +16,18 @@ from typing import Any
 import structlog
 
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+# A mobile number as people write it: an optional +86 / 0086 prefix, and spaces, dots or
+# dashes between the groups (``+86 138-1234-5678``, ``138 1234 5678``).
+_WRITTEN_MOBILE = re.compile(
+    r"(?<![\d+])(?:(?:\+|00)86[\s.-]?)?(1[3-9]\d)[\s.-]?(\d{4})[\s.-]?(\d{4})(?!\d)"
+)
+# Resident identity card numbers: region, birth date, serial and a check digit or X (18), or
+# the old 15-digit form with a two-digit year; the date parts keep other numbers out.
+_DATE = r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+_ID_CARD = re.compile(
+    rf"(?<![\dA-Za-z])(\d{{6}})((?:19|20)\d{{2}}{_DATE}\d{{3}}[\dXx]|\d{{2}}{_DATE}\d{{3}})"
+    r"(?![\dA-Za-z])"
+)
 _SENSITIVE_KEYS = {
     "phone",
     "mobile",
@@ -36,8 +48,12 @@ def mask_phone(phone: str) -> str:
 
 
 def mask_text(text: str) -> str:
-    """Mask every mainland mobile number inside ``text``."""
-    return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+    """Mask every mainland mobile number (however written) and identity card number inside
+    ``text``."""
+    text = _WRITTEN_MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+    return _ID_CARD.sub(
+        lambda m: f"{m.group(1)}{'*' * (len(m.group(2)) - 4)}{m.group(2)[-4:]}", text
+    )
 
 
 def mask_value(key: str, value: Any) -> Any:

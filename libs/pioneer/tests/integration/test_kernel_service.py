@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 
 import eventlet
@@ -260,3 +261,39 @@ def test_models_match_migrations(db_url):
     from pioneer.testing.schema import schema_drift
 
     assert schema_drift(db_url, WidgetService.migrations, [Base.metadata, kernel_metadata]) == []
+
+
+def test_an_internal_error_reaches_the_caller_without_its_text(widgets, rpc, token):
+    with pytest.raises(RemoteError) as excinfo:
+        rpc(token("ops")).call("widgets", "crash")
+    assert excinfo.value.exc_type == "RuntimeError"
+    assert "a bug" not in str(excinfo.value.value)
+    assert "internal error; the service's log has it under call id widgets.crash." in str(
+        excinfo.value.value
+    )
+
+
+def test_database_errors_carry_no_parameters_and_sqlite_files_are_private(db_url, tmp_path):
+    import stat
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    engine = make_engine(db_url, 2)
+    try:
+        person = {"p": "13812345678", "name": "李梅", "address": "南关厢社区 3 幢"}
+        with engine.begin() as conn:
+            conn.execute(
+                text("CREATE TABLE people (phone VARCHAR(20) PRIMARY KEY, name TEXT, address TEXT)")
+            )
+            conn.execute(text("INSERT INTO people VALUES (:p, :name, :address)"), person)
+        with pytest.raises(IntegrityError) as excinfo, engine.begin() as conn:
+            conn.execute(text("INSERT INTO people VALUES (:p, :name, :address)"), person)
+        # The statement's parameters stay out of the error (PostgreSQL's own detail may name
+        # the key, which the logs mask as a phone).
+        assert "李梅" not in str(excinfo.value) and "南关厢" not in str(excinfo.value)
+        if db_url.startswith("sqlite"):
+            database = db_url.split("///", 1)[1]
+            assert stat.S_IMODE(os.stat(database).st_mode) == 0o600
+    finally:
+        engine.dispose()

@@ -146,3 +146,24 @@ def test_one_backoff_schedule_doubles_to_its_cap():
 
     assert [backoff_s(n) for n in (0, 1, 2, 3, 10)] == [1.0, 1.0, 2.0, 4.0, 300.0]
     assert backoff_s(2, base_s=0.5, cap_s=30) == 1.0 and backoff_s(10**6, 0.5, 30) == 30.0
+
+
+def test_phones_however_written_and_identity_cards_are_masked():
+    for written in ("+86 138-1234-5678", "0086 13812345678", "138 1234 5678", "138.1234.5678"):
+        assert logs.mask_text(f"call {written} now") == "call 138****5678 now", written
+    assert logs.mask_text("id 330481199001011234.") == "id 330481********1234."
+    assert logs.mask_text("id 33048119900101123X") == "id 330481********123X"
+    # Numbers that are neither keep their digits: an order number, a millisecond timestamp.
+    for number in ("123456789012345678901", "1733040000123", "20261201"):
+        assert logs.mask_text(number) == number
+
+
+def test_deployment_directories_are_their_owners_alone(tmp_path, monkeypatch):
+    import stat
+
+    from pioneer import launcher
+
+    monkeypatch.setenv("PIONEER_VAR", str(tmp_path / "var"))
+    made = launcher.private_dir(tmp_path / "var" / "shared" / "log")
+    for directory in (tmp_path / "var", made):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
