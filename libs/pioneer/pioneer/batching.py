@@ -60,10 +60,6 @@ class BatchQueueConsumer(QueueConsumer):
         provider.handle_message(body, message)
 
 
-def _origin(body: Any) -> Any:
-    return body.get("origin_city") if isinstance(body, dict) else None
-
-
 @dataclass
 class BatchOutcome:
     """What a batch worker returns: the events that failed, by position in the batch."""
@@ -108,13 +104,9 @@ class BatchEventHandler(ReliableEventHandler):
         self._requeue_waiting()
 
     def handle_message(self, body: Any, message: Any) -> None:
-        if self.peers_only and _origin(body) in self.kernel.settings.CITIES:
-            # The broker keeps own events from a peers-only queue; a copy of one that still
-            # comes back (federation with more than one hop) is not worth a parse or a batch.
-            self.queue_consumer.ack_message(message)
-            self.kernel.metrics.events_handled.labels(
-                self.container.service_name, self.method_name, "skipped"
-            ).inc()
+        # Forged and misrouted messages are parked, and federated copies of own events (more
+        # than one hop) acknowledged, before they join a batch (``ReliableEventHandler``).
+        if self.screened(body, message):
             return
         self._waiting.append((body, message))
         if not self._busy:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, get_type_hints
@@ -39,7 +40,14 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from . import auth, ids
 from .errors import CONTRACT_ERRORS, ValidationError
-from .events import Event, PoisonMessage, parse_event
+from .events import (
+    FEDERATED_HEADER,
+    Event,
+    PoisonMessage,
+    origin_problem,
+    own_copy,
+    parse_event,
+)
 from .kernel import Kernel
 from .relay import producer_pool
 from .schemas import validate
@@ -272,9 +280,37 @@ def rpc(
 
 
 class ReliableEventHandler(EventHandler):
-    """nameko's event handler with bounded retries and a dead-letter queue instead of loss."""
+    """nameko's event handler with bounded retries and a dead-letter queue instead of loss.
+
+    Before a worker is spent on a message, its origin is checked against the way it came
+    (``events.origin_problem``): a forged or misrouted one is parked at once, and a federated
+    copy of this deployment's own event is acknowledged unread (``skipped``).
+    """
 
     kernel = Kernel()
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        if not self.screened(body, message):
+            super().handle_message(body, message)
+
+    def screened(self, body: Any, message: Any) -> bool:
+        """Settle ``message`` now if its envelope cannot be what it says; whether it did."""
+        federated = FEDERATED_HEADER in (message.headers or {})
+        cities = self.kernel.settings.CITIES
+        if own_copy(body, federated, cities):
+            self.queue_consumer.ack_message(message)
+            self.kernel.metrics.events_handled.labels(
+                self.container.service_name, self.method_name, "skipped"
+            ).inc()
+            return True
+        problem = origin_problem(body, federated, cities, self.event_type)
+        if problem is None:
+            return False
+        try:
+            raise PoisonMessage(problem)
+        except PoisonMessage:
+            self.handle_result(message, None, None, sys.exc_info())
+        return True
 
     def handle_result(
         self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None

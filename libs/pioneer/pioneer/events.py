@@ -38,13 +38,43 @@ def parse_event(payload: Any) -> Event:
 
 
 def read_data(model: type[D], event: Event) -> D:
-    """``event.data`` as ``model``; ``PoisonMessage`` naming the field if it is not one."""
+    """``event.data`` as ``model``; ``PoisonMessage`` naming the field if it is not one, or if
+    the record it is about is of another city than the envelope says."""
     try:
-        return model.model_validate(event.data)
+        data = model.model_validate(event.data)
     except PydanticValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "data"
         raise PoisonMessage(f"{event.type}: data.{where}: {first['msg']}") from None
+    city = getattr(data, "city", event.city)
+    if city != event.city:
+        raise PoisonMessage(f"{event.type}: data.city {city!r} is not the envelope's {event.city!r}")
+    return data
+
+
+# The header RabbitMQ's federation plugin adds to every copy it forwards from a peer.
+FEDERATED_HEADER = "x-received-from"
+
+
+def origin_problem(body: Any, federated: bool, cities: list[str], event_type: str) -> str | None:
+    """Why a message cannot be what it says it is, or None. A deployment publishes events of
+    its own cities only (``origin_city`` served here), and peers' events reach it only as
+    federated copies; an event's type is the one its queue is bound for."""
+    if not isinstance(body, dict):
+        return None  # not an envelope at all: parsing parks it
+    kind, origin = body.get("type"), body.get("origin_city")
+    if not isinstance(kind, str) or not isinstance(origin, str):
+        return None  # likewise
+    if kind != event_type:
+        return f"a {kind[:64]!r} event on the queue of {event_type!r}"
+    if not federated and origin not in cities:
+        return f"published here but from {origin[:32]!r}, a city this deployment does not serve"
+    return None
+
+
+def own_copy(body: Any, federated: bool, cities: list[str]) -> bool:
+    """A federated copy of this deployment's own event coming back (more than one hop)."""
+    return federated and isinstance(body, dict) and body.get("origin_city") in cities
 
 
 class EventData(BaseModel):

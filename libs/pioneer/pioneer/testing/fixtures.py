@@ -17,6 +17,7 @@ from .databases import create_postgres_database, drop_postgres_database, postgre
 
 # The deployment name of test containers: the tokens of the ``token`` fixture are scoped to it.
 TEST_DEPLOYMENT = "test"
+TEST_CITIES = ("cixi", "haining", "jiaxing")
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +113,7 @@ def base_config(amqp_uri: str, db_url: str, secret: str, **extra: Any) -> dict[s
     config = {
         "AMQP_URI": amqp_uri,
         "DEPLOYMENT": TEST_DEPLOYMENT,
-        "CITIES": ["cixi", "haining", "jiaxing"],
+        "CITIES": list(TEST_CITIES),
         "DATABASE_URL": db_url,
         "JWT_SECRET": secret,
         "WEB_SERVER_ADDRESS": "127.0.0.1:0",
@@ -170,7 +171,8 @@ def rpc(amqp_uri: str) -> Iterator[Callable[..., RpcClient]]:
 def dispatch_event(amqp_uri: str) -> Callable[..., dict[str, Any]]:
     """``dispatch_event(service, type, city, data, event_id=None, origin_city=None,
     federated_from=None)``: publish an envelope; ``federated_from`` (a peer deployment's
-    name) marks it as RabbitMQ's federation marks the copies it forwards."""
+    name) marks it as RabbitMQ's federation marks the copies it forwards. An event from a city
+    the test deployment does not serve can only be a peer's: it comes as a federated copy."""
     from nameko.standalone.events import event_dispatcher
 
     dispatch = event_dispatcher({"AMQP_URI": amqp_uri})
@@ -187,6 +189,8 @@ def dispatch_event(amqp_uri: str) -> Callable[..., dict[str, Any]]:
         env = db.envelope(event_type, city, origin_city or city, data)
         if event_id:
             env["event_id"] = event_id
+        if federated_from is None and env["origin_city"] not in TEST_CITIES:
+            federated_from = env["origin_city"]
         if federated_from:
             federated_copy(amqp_uri, federated_from)(service, event_type, env)
         else:

@@ -146,8 +146,9 @@ def test_peers_entries_count_once_and_only_ranked_ones_of_other_cities(uow):
     ours = {**awarded, "entry_id": ids.new_id("cixi", "pe"), "city": "cixi"}
     spent = {**awarded, "entry_id": ids.new_id("ningbo", "pe"), "kind": "redeem", "ranked": None}
     unranked = {**awarded, "entry_id": ids.new_id("ningbo", "pe"), "ranked": False}
+    # Each envelope names its entry's city, as a publisher's unit of work writes it.
     batch = [
-        event("points_awarded", data, "ningbo")
+        event("points_awarded", data, data["city"], origin="ningbo")
         for data in (awarded, awarded, ours, spent, unranked)
     ]
     with uow:
