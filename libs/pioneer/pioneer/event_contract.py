@@ -11,15 +11,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
+from . import ids
 from .events import EventData
 from .schedule import ScheduleError, parse_hhmm, parse_rule
 
+# Every number an event carries is bounded, so a forged or broken one cannot mint points,
+# push a version out of reach or overflow a column; every id is a record id.
+RecordId = Annotated[str, StringConstraints(pattern=ids.ID_PATTERN)]
+City = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
+Text = Annotated[str, StringConstraints(max_length=2000)]
+Version = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
+ActivityPoints = Annotated[int, Field(ge=0, le=10_000)]  # as stations' create_activity allows
+Hours = Annotated[float, Field(ge=0, le=720, allow_inf_nan=False)]  # an activity is <= 30 days
+Cards = Annotated[int, Field(ge=0, le=3)]
+Rating = Annotated[int, Field(ge=1, le=5)]
+PointsDelta = Annotated[int, Field(ge=-10_000_000, le=10_000_000)]
+Balance = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+def _homed(record_id: str, city: str, what: str) -> None:
+    if ids.city_of(record_id) != city:
+        raise ValueError(f"{what} {record_id} is not a record of {city}")
+
 
 class Point(EventData):
-    lat: float
-    lon: float
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 
 
 def _checked_window(entry: dict[str, str]) -> dict[str, str]:
@@ -52,12 +72,12 @@ class VolunteerChanged(EventData):
     it is newer than what it holds (events may arrive out of order).
     """
 
-    volunteer_id: str
-    city: str
-    version: int
+    volunteer_id: RecordId
+    city: City
+    version: Version
     status: VolunteerStatus
     suspended_until: datetime | None = None
-    cards: int = 0
+    cards: Cards = 0
     name: str | None = None
     phone: str | None = None  # masked
     district: str | None = None
@@ -66,17 +86,27 @@ class VolunteerChanged(EventData):
     skills: list[str] = []
     location: Point | None = None
     availability: ScheduleData = []
-    reason: str | None = None
+    reason: Text | None = None
     # The ids of the teams the volunteer belongs to (``None``: not told, from older producers).
-    teams: list[str] | None = None
+    teams: Annotated[list[RecordId], Field(max_length=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _of_its_city(self) -> VolunteerChanged:
+        _homed(self.volunteer_id, self.city, "volunteer")
+        return self
 
 
 class ComplaintUpheld(EventData):
-    complaint_id: str
-    volunteer_id: str
-    city: str
+    complaint_id: RecordId
+    volunteer_id: RecordId
+    city: City
     level: Literal["warning", "yellow_card", "red_card"]
-    cards: int
+    cards: Cards
+
+    @model_validator(mode="after")
+    def _of_its_city(self) -> ComplaintUpheld:
+        _homed(self.volunteer_id, self.city, "volunteer")
+        return self
 
 
 # --- notify -----------------------------------------------------------------------------------
@@ -93,14 +123,14 @@ class NotificationDelivered(EventData):
     """
 
     source_event_id: str
-    city: str
+    city: City
     kind: str
     subject_id: str
     channel: str
-    count: int = 1
+    count: Count = 1
     notification_id: str | None = None
     recipient_id: str | None = None
-    attempts: int = 0
+    attempts: Count = 0
     error: str | None = None
 
 
@@ -110,8 +140,8 @@ class NotificationDelivered(EventData):
 class StationChanged(EventData):
     """``station_created`` and ``station_updated``: the station as it now is (for replicas)."""
 
-    station_id: str
-    city: str
+    station_id: RecordId
+    city: City
     name: str
     district: str
     address: str
@@ -121,39 +151,50 @@ class StationChanged(EventData):
     opening_hours: ScheduleData
     standard: dict[str, bool]
     meets_standard: bool
-    version: int
+    version: Version
+
+    @model_validator(mode="after")
+    def _of_its_city(self) -> StationChanged:
+        _homed(self.station_id, self.city, "station")
+        return self
 
 
 class PostClaimChanged(EventData):
     """``post_claimed`` and ``post_released``."""
 
-    post_id: str
-    station_id: str
-    volunteer_id: str
-    volunteer_city: str
-    claimed: int
-    capacity: int
+    post_id: RecordId
+    station_id: RecordId
+    volunteer_id: RecordId
+    volunteer_city: City
+    claimed: Count
+    capacity: Count
 
 
 class ActivityCreated(EventData):
-    activity_id: str
-    station_id: str
+    activity_id: RecordId
+    station_id: RecordId
     title: str
     category: str
     starts_at: datetime
     ends_at: datetime
-    points: int
-    capacity: int
+    points: ActivityPoints
+    capacity: Count
 
 
 class VolunteerCheckedIn(EventData):
-    activity_id: str
-    station_id: str
-    volunteer_id: str
-    volunteer_city: str
-    hours: float
-    points: int
+    activity_id: RecordId
+    station_id: RecordId
+    volunteer_id: RecordId
+    volunteer_city: City
+    hours: Hours
+    points: ActivityPoints
     checked_in_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _of_its_cities(self) -> VolunteerCheckedIn:
+        _homed(self.volunteer_id, self.volunteer_city, "volunteer")
+        _homed(self.station_id, ids.city_of(self.activity_id), "station")
+        return self
 
 
 # --- wishes -----------------------------------------------------------------------------------
@@ -166,18 +207,25 @@ class WishChanged(EventData):
     the one releasing, the one whose work was confirmed in ``wish_closed``), or are null.
     """
 
-    wish_id: str
-    city: str
+    wish_id: RecordId
+    city: City
     status: str
     title: str
     category: str
     location: Point
     deadline: datetime
-    volunteer_id: str | None = None
-    volunteer_city: str | None = None
-    reason: str | None = None
-    rating: int | None = None
-    version: int
+    volunteer_id: RecordId | None = None
+    volunteer_city: City | None = None
+    reason: Text | None = None
+    rating: Rating | None = None
+    version: Version
+
+    @model_validator(mode="after")
+    def _of_its_city(self) -> WishChanged:
+        _homed(self.wish_id, self.city, "wish")
+        if self.volunteer_id is not None and self.volunteer_city is not None:
+            _homed(self.volunteer_id, self.volunteer_city, "volunteer")
+        return self
 
 
 class RequestChanged(EventData):
@@ -186,30 +234,43 @@ class RequestChanged(EventData):
     ``volunteer_city`` name the volunteer the change is about (who accepted, declined or did the
     work in ``request_completed``), or are null."""
 
-    request_id: str
-    city: str
+    request_id: RecordId
+    city: City
     status: str
     service: str
     urgency: str
     location: Point
-    offered_to: list[str] = []
-    volunteer_id: str | None = None
-    volunteer_city: str | None = None
-    attempts: int = 0
-    reason: str | None = None
-    rating: int | None = None
-    version: int
+    offered_to: Annotated[list[RecordId], Field(max_length=100)] = []
+    volunteer_id: RecordId | None = None
+    volunteer_city: City | None = None
+    attempts: Count = 0
+    reason: Text | None = None
+    rating: Rating | None = None
+    version: Version
+
+    @model_validator(mode="after")
+    def _of_its_city(self) -> RequestChanged:
+        _homed(self.request_id, self.city, "request")
+        if self.volunteer_id is not None and self.volunteer_city is not None:
+            _homed(self.volunteer_id, self.volunteer_city, "volunteer")
+        return self
 
 
 class ComplaintFiled(EventData):
     """``complaint_filed``: a complaint about a request's assigned volunteer, kept by wishes
     until the volunteers service has recorded it under ``complaint_id``."""
 
-    complaint_id: str
-    request_id: str
-    city: str
-    volunteer_id: str
-    volunteer_city: str
+    complaint_id: RecordId
+    request_id: RecordId
+    city: City
+    volunteer_id: RecordId
+    volunteer_city: City
+
+    @model_validator(mode="after")
+    def _of_its_cities(self) -> ComplaintFiled:
+        _homed(self.request_id, self.city, "request")
+        _homed(self.volunteer_id, self.volunteer_city, "volunteer")
+        return self
 
 
 # --- points -----------------------------------------------------------------------------------
@@ -219,20 +280,25 @@ class PointsChanged(EventData):
     """``points_awarded``, ``points_redeemed``, ``points_reversed``: one ledger entry and the
     volunteer's balance after it. ``city`` is the volunteer's home city, where points are kept."""
 
-    entry_id: str
-    volunteer_id: str
-    city: str
-    delta: int
-    reason: str
-    balance: int
+    entry_id: RecordId
+    volunteer_id: RecordId
+    city: City
+    delta: PointsDelta
+    reason: Text
+    balance: Balance
     at: datetime
     source_event_id: str | None = None
     redemption_id: str | None = None
     item_id: str | None = None
     item_name: str | None = None
-    quantity: int | None = None
+    quantity: Annotated[int, Field(ge=1, le=1000)] | None = None
     # Optional additions by the points service: the entry's kind (``checkin``, ``wish``,
     # ``request``, ``rating_bonus``, ``adjust``, ``redeem``, ``reverse``) and whether it counts
     # towards rankings (earnings and adjustments do; redemptions and their reversals do not).
     kind: str | None = None
     ranked: bool | None = None
+
+    @model_validator(mode="after")
+    def _of_its_city(self) -> PointsChanged:
+        _homed(self.volunteer_id, self.city, "volunteer")
+        return self

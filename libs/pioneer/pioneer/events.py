@@ -48,7 +48,9 @@ def read_data(model: type[D], event: Event) -> D:
         raise PoisonMessage(f"{event.type}: data.{where}: {first['msg']}") from None
     city = getattr(data, "city", event.city)
     if city != event.city:
-        raise PoisonMessage(f"{event.type}: data.city {city!r} is not the envelope's {event.city!r}")
+        raise PoisonMessage(
+            f"{event.type}: data.city {city!r} is not the envelope's {event.city!r}"
+        )
     return data
 
 
@@ -75,6 +77,20 @@ def origin_problem(body: Any, federated: bool, cities: list[str], event_type: st
 def own_copy(body: Any, federated: bool, cities: list[str]) -> bool:
     """A federated copy of this deployment's own event coming back (more than one hop)."""
     return federated and isinstance(body, dict) and body.get("origin_city") in cities
+
+
+# How far one event may move a record's version past the one held. Versions grow by one per
+# change, so a jump beyond this is no genuine history but a forged version out of reach
+# (every later genuine event would look older): such an event is parked, not applied.
+MAX_VERSION_STEP = 1000
+
+
+def require_reachable(version: int, held: int | None, what: str) -> None:
+    """``PoisonMessage`` unless ``version`` is within ``MAX_VERSION_STEP`` of the held one."""
+    if version > (held or 0) + MAX_VERSION_STEP:
+        raise PoisonMessage(
+            f"{what} version {version} jumps more than {MAX_VERSION_STEP} past {held or 0}"
+        )
 
 
 class EventData(BaseModel):

@@ -24,7 +24,7 @@ from .db import NAMING_CONVENTION, UtcDateTime
 from .entrypoints import event_handler
 from .errors import NotFound, Suspended
 from .event_contract import VolunteerChanged
-from .events import Event, read_data
+from .events import Event, read_data, require_reachable
 from .standing import effective_status
 
 # How long a replica's batch of registrations or profile changes waits for more to join it:
@@ -145,9 +145,11 @@ def apply_volunteer_events(session: Session, events: list[Event]) -> list[str]:
     """Fold ``volunteer_*`` events into the replica, in order (one statement); their volunteers'
     ids. An event older than what the replica holds changes nothing."""
     now = clock.utcnow()
+    changes = [read_data(VolunteerChanged, event) for event in events]
+    held = _held_versions(session, [data.volunteer_id for data in changes])
     rows = []
-    for event in events:
-        data = read_data(VolunteerChanged, event)
+    for data in changes:
+        require_reachable(data.version, held.get(data.volunteer_id), "volunteer")
         rows.append(
             {
                 "volunteer_id": data.volunteer_id,
@@ -167,6 +169,16 @@ def apply_volunteer_events(session: Session, events: list[Event]) -> list[str]:
         ordered = sorted(rows, key=lambda row: (row["volunteer_id"], row["version"]))
         session.execute(_UPSERT_NEWER, ordered)
     return [row["volunteer_id"] for row in rows]
+
+
+_VERSIONS_AMONG = sa.select(volunteer_replica.c.volunteer_id, volunteer_replica.c.version).where(
+    volunteer_replica.c.volunteer_id.in_(sa.bindparam("volunteer_ids", expanding=True))
+)
+
+
+def _held_versions(session: Session, volunteer_ids: list[str]) -> dict[str, int]:
+    wanted = sorted(set(volunteer_ids))
+    return dict(session.execute(_VERSIONS_AMONG, {"volunteer_ids": wanted}).all())
 
 
 def apply_volunteer_event(session: Session, event: Event) -> str:

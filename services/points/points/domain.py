@@ -54,12 +54,14 @@ EVENT_OF_KIND = {
 
 @dataclass(frozen=True)
 class EarningRules:
-    """A city's amounts: a closed wish, a completed request, and the bonus for a top rating."""
+    """A city's amounts: a closed wish, a completed request, the bonus for a top rating, and
+    the most a check-in may earn."""
 
     wish_closed: int
     request_completed: int
     top_rating: int
     top_rating_bonus: int
+    max_checkin: int = 10_000
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,7 @@ class PointsService(VolunteerReplicaHandlers, PioneerService):
     @batch_event_handler("stations", "volunteer_checked_in", linger_s=CHECKIN_LINGER_S)
     def on_volunteer_checked_in(self, uow: Any, events: list[Event]) -> list[str | None]:
         """Credit the check-ins that arrived together."""
-        return usecases.credit_checkins(uow, self.ctx.cities, events)
+        return usecases.credit_checkins(uow, self.ctx.cities, events, self.ctx.settings.rules)
 
     @event_handler("wishes", "wish_closed")
     def on_wish_closed(self, uow: Any, event: Event) -> None:

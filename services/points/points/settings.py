@@ -23,6 +23,7 @@ class CityRules(BaseModel):
     request_completed: Amount | None = None
     top_rating: Rating | None = None
     top_rating_bonus: Amount | None = None
+    max_checkin: Amount | None = None
 
 
 def _none_is_empty(value: Any) -> Any:
@@ -34,12 +35,14 @@ class PointsSettings(KernelSettings):
     """``WISH_CLOSED_POINTS``, ``REQUEST_COMPLETED_POINTS``: what a closed wish and a completed
     request earn; ``TOP_RATING`` / ``TOP_RATING_BONUS``: a request rated at least that earns the
     bonus; ``EARNING_RULES``: per-city overrides (``{haining: {wish_closed: 20}}``). Check-ins
-    earn what their activity says."""
+    earn what their activity says, up to ``MAX_CHECKIN_POINTS`` (per city ``max_checkin``; by
+    default what stations lets an activity give): a check-in claiming more is parked."""
 
     WISH_CLOSED_POINTS: Amount = 10
     REQUEST_COMPLETED_POINTS: Amount = 10
     TOP_RATING: Rating = 5
     TOP_RATING_BONUS: Amount = 5
+    MAX_CHECKIN_POINTS: Amount = 10_000
     EARNING_RULES: Annotated[dict[City, CityRules], BeforeValidator(_none_is_empty)] = {}
 
     def rules(self, city: str) -> EarningRules:
@@ -50,6 +53,7 @@ class PointsSettings(KernelSettings):
             request_completed=_pick(own.request_completed, self.REQUEST_COMPLETED_POINTS),
             top_rating=_pick(own.top_rating, self.TOP_RATING),
             top_rating_bonus=_pick(own.top_rating_bonus, self.TOP_RATING_BONUS),
+            max_checkin=_pick(own.max_checkin, self.MAX_CHECKIN_POINTS),
         )
 
 

@@ -16,7 +16,7 @@ from pioneer.catalog import Catalog
 from pioneer.db import row_of, with_values
 from pioneer.errors import Conflict, NotFound, ValidationError, WrongCity
 from pioneer.event_contract import StationChanged
-from pioneer.events import Event, read_data
+from pioneer.events import Event, read_data, require_reachable
 from pioneer.paging import decode_id_cursor, encode_cursor, page
 from pioneer.schedule import is_open_at
 from pioneer.schemas import Page
@@ -198,6 +198,7 @@ def replicate_station(uow: Any, event: Event) -> None:
     held = uow.store.replica_version(data.station_id)
     if held is not None and held >= data.version:
         return
+    require_reachable(data.version, held, "station")
     values = {
         "id": data.station_id,
         "city": data.city,

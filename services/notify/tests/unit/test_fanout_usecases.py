@@ -12,6 +12,7 @@ from notify_testdata import FANGJIAHETOU, FAR_AWAY, points_data, request_data, w
 from notify import usecases
 from notify.schemas import PreferencesIn
 from pioneer import clock, ids
+from pioneer.events import PoisonMessage
 from pioneer.testing.fakes import FakeUnitOfWork
 from pioneer.testing.fixtures import volunteer_event
 from pioneer.testing.moments import iso_from_now
@@ -216,12 +217,14 @@ def test_registrations_keep_the_directory_and_tell_nobody(uow):
     assert store.notifications == {} and uow.events == []
 
 
-def test_a_redemption_tells_the_volunteer_and_a_malformed_recipient_is_skipped(uow):
+def test_a_redemption_tells_the_volunteer_and_a_malformed_recipient_is_parked(uow):
     volunteer_id = ids.new_id("cixi", "vol")
     redemption = points_data(volunteer_id)
     assert redeem(uow, redemption) == 1
     (note,) = uow.store.rows_of(volunteer_id)
     assert note.subject_id == redemption["redemption_id"] and "环保袋 × 2" in note.title
-    # A foreign producer's mistake: a recipient that could never read its inbox.
-    assert redeem(uow, {**points_data(volunteer_id), "volunteer_id": "not-an-id"}) == 0
+    # A foreign producer's mistake, a recipient that could never read its inbox, is refused by
+    # the event contract: the event is parked, nothing is written.
+    with pytest.raises(PoisonMessage):
+        redeem(uow, {**points_data(volunteer_id), "volunteer_id": "not-an-id"})
     assert len(uow.store.notifications) == 1 and len(uow.events) == 1

@@ -18,7 +18,7 @@ from pioneer.event_contract import (
     VolunteerCheckedIn,
     WishChanged,
 )
-from pioneer.events import Event, read_data
+from pioneer.events import Event, PoisonMessage, read_data
 
 from .. import domain
 from .ledger import emit_entry, new_entry, totals_rows
@@ -41,8 +41,14 @@ class Work:
     source_event_id: str
 
 
-def credit_checkins(uow: Any, cities: Collection[str], events: list[Event]) -> list[str | None]:
-    """Credit a batch of check-ins (one statement per table); an outcome per event."""
+def credit_checkins(
+    uow: Any,
+    cities: Collection[str],
+    events: list[Event],
+    rules: Callable[[str], domain.EarningRules] | None = None,
+) -> list[str | None]:
+    """Credit a batch of check-ins (one statement per table); an outcome per event. A check-in
+    claiming more than its city's ``max_checkin`` is parked (``PoisonMessage``), not credited."""
     outcomes: list[str | None] = []
     works: list[Work] = []
     for event in events:
@@ -50,6 +56,12 @@ def credit_checkins(uow: Any, cities: Collection[str], events: list[Event]) -> l
         if not domain.kept_here(data.volunteer_id, data.volunteer_city, cities):
             outcomes.append(IGNORED)
             continue
+        limit = rules(data.volunteer_city).max_checkin if rules else None
+        if limit is not None and data.points > limit:
+            raise PoisonMessage(
+                f"volunteer_checked_in: {data.points} points, more than {data.volunteer_city}"
+                f" lets a check-in earn ({limit})"
+            )
         earning = domain.checkin_credit(
             data.activity_id, data.volunteer_id, data.points, data.hours
         )

@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 from pioneer import clock, ids
 from pioneer.db import envelope
 from pioneer.errors import Conflict, NotFound, Suspended, ValidationError
-from pioneer.events import parse_event
+from pioneer.events import PoisonMessage, parse_event
 from pioneer.testing.fakes import FakeUnitOfWork
 from points import domain, usecases
 from points.schemas import CatalogItemIn, Period
@@ -91,12 +91,14 @@ def test_check_ins_are_credited_once_each_with_the_balance_after_each_entry(uow)
 
 def test_work_done_for_another_deployment_is_left_to_it(uow):
     haining = volunteer(uow, city="haining")
-    # Not this deployment's city, or a volunteer id that is not of the city it claims.
+    # Not this deployment's city; a volunteer id that is not of the city it claims is refused
+    # by the event contract (the event is parked).
     elsewhere = event("volunteer_checked_in", checkin(haining))
     mismatched = event("volunteer_checked_in", {**checkin(haining), "volunteer_city": "cixi"})
     with uow:
         assert usecases.credit_checkins(uow, ("cixi",), [elsewhere]) == ["ignored"]
-        assert usecases.credit_checkins(uow, CITIES, [mismatched]) == ["ignored"]
+        with pytest.raises(PoisonMessage):
+            usecases.credit_checkins(uow, CITIES, [mismatched])
         wish = event("wish_closed", wish_closed(haining))
         assert usecases.credit_wish(uow, ("cixi",), RULES, wish) == "ignored"
     assert uow.store.entries == {} and uow.store.accounts == {} and uow.events == []
@@ -143,7 +145,12 @@ def test_peers_entries_count_once_and_only_ranked_ones_of_other_cities(uow):
         "kind": "checkin",
         "ranked": True,
     }
-    ours = {**awarded, "entry_id": ids.new_id("cixi", "pe"), "city": "cixi"}
+    ours = {
+        **awarded,
+        "entry_id": ids.new_id("cixi", "pe"),
+        "volunteer_id": ids.new_id("cixi", "vol"),
+        "city": "cixi",
+    }
     spent = {**awarded, "entry_id": ids.new_id("ningbo", "pe"), "kind": "redeem", "ranked": None}
     unranked = {**awarded, "entry_id": ids.new_id("ningbo", "pe"), "ranked": False}
     # Each envelope names its entry's city, as a publisher's unit of work writes it.
@@ -387,3 +394,16 @@ def test_a_period_is_what_the_domain_says():
         assert not domain.is_period(bad)
         with pytest.raises(ValueError):
             adapter.validate_python(bad)
+
+
+def test_a_check_in_earns_no_more_than_its_city_allows(uow):
+    volunteer_id = volunteer(uow)
+    rules = domain.EarningRules(10, 10, 5, 5, max_checkin=50)
+    with pytest.raises(PoisonMessage, match="more than cixi lets a check-in earn"), uow:
+        usecases.credit_checkins(
+            uow, CITIES, [event("volunteer_checked_in", checkin(volunteer_id, 51))], lambda c: rules
+        )
+    assert uow.store.entries == {} and uow.events == []
+    with uow:
+        batch = [event("volunteer_checked_in", checkin(volunteer_id, 50))]
+        assert usecases.credit_checkins(uow, CITIES, batch, lambda c: rules) == [None]
