@@ -85,7 +85,8 @@ class Notification(Base):
 
 
 class Preferences(Base):
-    """A recipient's channels, quiet hours (local ``HH:MM``, Asia/Shanghai) and webhook URL."""
+    """A recipient's channels, quiet hours (local ``HH:MM``, Asia/Shanghai), webhook URL and the
+    secret its deliveries are signed with (``whsec_...``, made with the URL, shown once)."""
 
     __tablename__ = "preferences"
 
@@ -95,6 +96,7 @@ class Preferences(Base):
     quiet_start: Mapped[str | None] = mapped_column(String(5), nullable=True)
     quiet_end: Mapped[str | None] = mapped_column(String(5), nullable=True)
     webhook_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    webhook_secret: Mapped[str | None] = mapped_column(String(100), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

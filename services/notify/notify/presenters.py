@@ -29,8 +29,9 @@ def delivery_out(row: Any) -> DeliveryOut:
     return DeliveryOut.model_validate(_fields(row))
 
 
-def preferences_out(row: Any) -> PreferencesOut:
-    """A recipient's stored preferences (the inbox always listed first)."""
+def preferences_out(row: Any, new_secret: str | None = None) -> PreferencesOut:
+    """A recipient's stored preferences (the inbox always listed first); ``new_secret`` only in
+    the answer to the change that made it (the stored secret is never read back out)."""
     quiet = {"start": row.quiet_start, "end": row.quiet_end} if row.quiet_start else None
     return PreferencesOut.model_validate(
         {
@@ -39,6 +40,7 @@ def preferences_out(row: Any) -> PreferencesOut:
             "quiet_hours": quiet,
             "webhook_url": row.webhook_url,
             "updated_at": row.updated_at,
+            "webhook_secret": new_secret,
         }
     )
 
@@ -54,8 +56,10 @@ def default_preferences(recipient_id: str) -> PreferencesOut:
     )
 
 
-def delivery(row: Any, webhook_url: str | None) -> Delivery:
-    """A claimed push row as its adapter sends it."""
+def delivery(row: Any, webhook: tuple[str | None, str | None] | None = None) -> Delivery:
+    """A claimed push row as its adapter sends it; ``webhook`` is the recipient's
+    ``(webhook_url, webhook_secret)``."""
+    webhook_url, webhook_secret = webhook or (None, None)
     return Delivery(
         notification_id=row.id,
         recipient_id=row.recipient_id,
@@ -66,6 +70,7 @@ def delivery(row: Any, webhook_url: str | None) -> Delivery:
         channel=row.channel,
         created_at=clock.iso(row.created_at) or "",
         webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
     )
 
 

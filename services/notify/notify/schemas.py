@@ -18,10 +18,15 @@ ChannelName = Literal[(domain.INBOX, *domain.PUSH_CHANNELS)]
 
 
 def _check_url(value: str) -> str:
-    parts = urlsplit(value)
+    # The shape only; the deployment's rules (https, hosts, addresses, ports) are checked by
+    # ``set_preferences`` with ``domain.url_refusal``, which knows the configured test hosts.
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ValueError("must be an http(s) URL with a host") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http(s) URL with a host")
-    if parts.username or parts.password:
+    if "@" in parts.netloc:
         raise ValueError("must not carry credentials")
     return value
 
@@ -54,11 +59,14 @@ class QuietHours(Input):
 
 class PreferencesIn(Input):
     """``channels`` to push on besides the always-on inbox; ``quiet_hours`` or null;
-    ``webhook_url`` (required when ``webhook`` is chosen)."""
+    ``webhook_url`` (required when ``webhook`` is chosen): ``https``, a public host, port 443 or
+    1024 and up. A new URL gets a new signing secret, returned once as ``webhook_secret``;
+    ``rotate_webhook_secret`` gets a new one for the same URL."""
 
     channels: Annotated[list[ChannelName], Field(max_length=4), AfterValidator(_unique)]
     quiet_hours: QuietHours | None = None
     webhook_url: WebhookUrl | None = None
+    rotate_webhook_secret: bool = False
 
 
 NotificationIds = Annotated[
@@ -73,11 +81,16 @@ class QuietHoursOut(Output):
 
 
 class PreferencesOut(Output):
+    """A recipient's preferences. ``webhook_secret`` (``whsec_...``) only in the answer to the
+    ``set_preferences`` that made it (a new URL, or a rotation): the key the recipient verifies
+    ``webhook-signature`` with; it is never shown again."""
+
     recipient_id: str
     channels: list[str]
     quiet_hours: QuietHoursOut | None
     webhook_url: str | None
     updated_at: LocalTime | None
+    webhook_secret: str | None = None
 
 
 class NotificationOut(Output):

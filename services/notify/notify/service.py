@@ -67,8 +67,15 @@ class NotifyService(VolunteerReplicaHandlers, PioneerService):
     @rpc(roles=CHANGERS, **RECIPIENT_CHANGE)
     def set_preferences(self, recipient_id: RecipientId, preferences: PreferencesIn):
         """Replace a recipient's channels (the inbox is always on), quiet hours (local
-        ``HH:MM``, may wrap midnight, or null) and ``webhook_url``."""
-        return usecases.set_preferences(self.ctx.uow(), recipient_id, preferences)
+        ``HH:MM``, may wrap midnight, or null) and ``webhook_url`` (``https``, a public host).
+        A new URL (or ``rotate_webhook_secret``) returns its signing secret, once, as
+        ``webhook_secret``."""
+        return usecases.set_preferences(
+            self.ctx.uow(),
+            recipient_id,
+            preferences,
+            self.ctx.settings.WEBHOOK_PLAIN_HTTP_HOSTS,
+        )
 
     @rpc(roles=READERS, **RECIPIENT_READ)
     def get_preferences(self, recipient_id: RecipientId):

@@ -1,5 +1,5 @@
-"""Notify configuration: the kernel's settings plus the fan-out radius, webhook signing and
-delivery retries, and the SMS/WeChat adapters."""
+"""Notify configuration: the kernel's settings plus the fan-out radius, push timeouts and retries,
+the hosts tests may reach over plain http, and the SMS/WeChat adapters."""
 
 from __future__ import annotations
 
@@ -9,10 +9,22 @@ from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
 from pioneer.config import KernelSettings
 
+from . import domain
+
 
 def _blank_is_none(value: Any) -> Any:
     # ``${SMS_GATEWAY_URL:}`` arrives as an empty string (or None) when unset.
     return None if value in ("", None) else value
+
+
+def _host_list(value: Any) -> Any:
+    # ``${WEBHOOK_PLAIN_HTTP_HOSTS:}``: comma-separated, empty (or None) when unset.
+    if value is None:
+        return []
+    parts = value.split(",") if isinstance(value, str) else value
+    if not isinstance(parts, list):
+        return value
+    return [domain.host_key(str(part)) for part in parts if str(part).strip()]
 
 
 GatewayUrl = Annotated[
@@ -24,19 +36,24 @@ GatewayKey = Annotated[
     BeforeValidator(_blank_is_none),
 ]
 Adapter = Literal["logging", "http"]
+Host = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.\-:]{1,253}$")]
 
 
 class NotifySettings(KernelSettings):
     """``WISH_RADIUS_M`` (``WISH_RADII`` per city): who hears of a published wish.
-    ``WEBHOOK_SECRET``: the HMAC-SHA256 key of webhook signatures. ``WEBHOOK_TIMEOUT_S``: one
-    push delivery's time limit. ``DELIVERY_*``: retries with exponential backoff, then dead
-    letter; batch and concurrency of the delivery timer. ``SMS_*``/``WECHAT_*``: the adapter
-    (``logging`` or ``http``) and, for ``http``, the gateway's URL and key."""
+    ``WEBHOOK_TIMEOUT_S``: one push delivery's time limit. ``WEBHOOK_PLAIN_HTTP_HOSTS``: hosts
+    (tests' local receivers) that webhooks and gateways may reach over plain http, and webhooks
+    whatever they resolve to; empty by default. ``DELIVERY_*``: retries with exponential backoff,
+    then dead letter; batch and concurrency of the delivery timer. ``SMS_*``/``WECHAT_*``: the
+    adapter (``logging`` or ``http``) and, for ``http``, the gateway's ``https`` URL and key.
+    Webhooks are signed with each recipient's own secret (``set_preferences``), not a setting."""
 
     WISH_RADIUS_M: Annotated[int, Field(ge=100, le=50_000)] = 2500
     WISH_RADII: dict[str, Annotated[int, Field(ge=100, le=50_000)]] = {}
-    WEBHOOK_SECRET: Annotated[str, StringConstraints(min_length=16, max_length=500)]
     WEBHOOK_TIMEOUT_S: Annotated[float, Field(gt=0, le=60)] = 5.0
+    WEBHOOK_PLAIN_HTTP_HOSTS: Annotated[
+        list[Host], BeforeValidator(_host_list), Field(max_length=20)
+    ] = []
     DELIVERY_MAX_ATTEMPTS: Annotated[int, Field(ge=1, le=50)] = 6
     DELIVERY_BACKOFF_S: Annotated[float, Field(gt=0, le=3600)] = 5.0
     DELIVERY_BACKOFF_MAX_S: Annotated[float, Field(gt=0, le=86_400)] = 3600.0
@@ -56,6 +73,11 @@ class NotifySettings(KernelSettings):
                 for part in ("URL", "KEY"):
                     if not getattr(self, f"{prefix}_GATEWAY_{part}"):
                         raise ValueError(f"{prefix}_GATEWAY_{part} is required by the http adapter")
+            url = getattr(self, f"{prefix}_GATEWAY_URL")
+            # The operator's own gateway may live inside: its host is not checked, its scheme is.
+            problem = url and domain.url_refusal(url, self.WEBHOOK_PLAIN_HTTP_HOSTS, False)
+            if problem:
+                raise ValueError(f"{prefix}_GATEWAY_URL: {problem}")
         return self
 
     def wish_radius_m(self, city: str) -> int:

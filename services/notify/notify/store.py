@@ -8,7 +8,7 @@ A ``NotifyStore`` is built over a unit of work's session (writes) or a read conn
   ``ON CONFLICT DO NOTHING`` on that unique key, so a repeated event adds nothing; the inbox
   reads, the read state, and push deliveries (due, claimed under a lease, sent, retried,
   dead-lettered, replayed);
-- preferences;
+- preferences (with each webhook recipient's signing secret);
 - the volunteer directory: the kernel's replica (version-guarded) plus ``directory_skills``,
   one row per skill of each located volunteer with its geocell, kept in the same transaction
   as every replica change, so "eligible volunteers of this city with this skill within the
@@ -158,9 +158,11 @@ class NotifyStore:
 
     # --- preferences ----------------------------------------------------------------------------
 
-    def preferences(self, recipient_id: str) -> Any | None:
-        """The recipient's stored preferences row, if any."""
-        return self.db.execute(_PREFERENCES_OF, {"recipient_id": recipient_id}).first()
+    def preferences(self, recipient_id: str, for_update: bool = False) -> Any | None:
+        """The recipient's stored preferences row, if any; ``for_update`` locks it (PostgreSQL)
+        until the transaction ends, so two changes decide its secret one after the other."""
+        query = _PREFERENCES_OF.with_for_update() if for_update else _PREFERENCES_OF
+        return self.db.execute(query, {"recipient_id": recipient_id}).first()
 
     def put_preferences(self, values: dict[str, Any]) -> None:
         """Insert or replace a recipient's preferences (one upsert: concurrent first writes
@@ -193,17 +195,21 @@ class NotifyStore:
                 )
         return found
 
-    def webhook_urls(self, recipient_ids: Iterable[str]) -> dict[str, str | None]:
-        """The webhook URL each of these recipients configured."""
+    def webhook_targets(
+        self, recipient_ids: Iterable[str]
+    ) -> dict[str, tuple[str | None, str | None]]:
+        """``(webhook_url, webhook_secret)`` each of these recipients configured."""
         wanted = sorted(set(recipient_ids))
         if not wanted:
             return {}
         rows = self.db.execute(
-            select(preferences_t.c.recipient_id, preferences_t.c.webhook_url).where(
-                preferences_t.c.recipient_id.in_(wanted)
-            )
+            select(
+                preferences_t.c.recipient_id,
+                preferences_t.c.webhook_url,
+                preferences_t.c.webhook_secret,
+            ).where(preferences_t.c.recipient_id.in_(wanted))
         )
-        return {row.recipient_id: row.webhook_url for row in rows}
+        return {row.recipient_id: (row.webhook_url, row.webhook_secret) for row in rows}
 
     # --- the volunteer directory ----------------------------------------------------------------
 

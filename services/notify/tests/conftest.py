@@ -13,11 +13,12 @@ from notify.service import NotifyService
 # Test modules import their data helpers from this folder (pytest runs with importlib mode).
 sys.path.insert(0, str(Path(__file__).parent))
 
-from notify_testdata import WEBHOOK_SECRET, Receiver
+from notify_testdata import TEST_HOST, Receiver
 
-# Fast retries so a test sees backoff, dead letters and replay in seconds.
+# Fast retries so a test sees backoff, dead letters and replay in seconds; the local receiver
+# reachable over plain http.
 FAST_DELIVERY = {
-    "WEBHOOK_SECRET": WEBHOOK_SECRET,
+    "WEBHOOK_PLAIN_HTTP_HOSTS": TEST_HOST,
     "WEBHOOK_TIMEOUT_S": 0.5,
     "DELIVERY_MAX_ATTEMPTS": 3,
     "DELIVERY_BACKOFF_S": 0.2,

@@ -115,8 +115,8 @@ class FakeNotifyStore:
 
     # --- preferences ----------------------------------------------------------------------------
 
-    def preferences(self, recipient_id: str) -> Any | None:
-        return self.preferences_by_id.get(recipient_id)
+    def preferences(self, recipient_id: str, for_update: bool = False) -> Any | None:
+        return self.preferences_by_id.get(recipient_id)  # one test, one thread: no lock
 
     def put_preferences(self, values: dict[str, Any]) -> None:
         self.preferences_by_id[values["recipient_id"]] = SimpleNamespace(**values)
@@ -129,9 +129,9 @@ class FakeNotifyStore:
                 found[recipient_id] = Prefs(list(row.channels), row.quiet_start, row.quiet_end)
         return found
 
-    def webhook_urls(self, recipient_ids) -> dict[str, str | None]:
+    def webhook_targets(self, recipient_ids) -> dict[str, tuple[str | None, str | None]]:
         return {
-            r: self.preferences_by_id[r].webhook_url
+            r: (self.preferences_by_id[r].webhook_url, self.preferences_by_id[r].webhook_secret)
             for r in set(recipient_ids)
             if r in self.preferences_by_id
         }
@@ -278,7 +278,6 @@ SETTINGS = validate_settings(
         "CITIES": "cixi,haining,jiaxing",
         "DATABASE_URL": "sqlite:///x.db",
         "JWT_SECRET": "x" * 32,
-        "WEBHOOK_SECRET": "unit-webhook-secret-000",
         "DELIVERY_MAX_ATTEMPTS": 3,
         "DELIVERY_BACKOFF_S": 10,
         "DELIVERY_BACKOFF_MAX_S": 15,

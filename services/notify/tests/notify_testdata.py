@@ -13,7 +13,8 @@ from typing import Any
 
 from pioneer import clock, geo, ids
 
-WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+# The tests' receivers listen on 127.0.0.1: named for plain http (and trusted addresses).
+TEST_HOST = "127.0.0.1"
 
 # Fangjiahetou village, Cixi, and a point 20 km away.
 FANGJIAHETOU = {"lat": 30.2113, "lon": 121.4398}
@@ -143,29 +144,36 @@ def near(point: dict[str, float], i: int, spread_m: float = 1500) -> dict[str, f
 
 
 class Receiver:
-    """A real HTTP server (threaded, 127.0.0.1, a free port) standing in for a webhook receiver
-    or an SMS/WeChat gateway. ``script`` lists the answers to the next POSTs: a status code, or
-    ``"hang"`` (answer after ``hang_s``); once used up it answers 200."""
+    """A real HTTP/1.1 server (threaded, keep-alive, ``host``, a free port unless given) standing
+    in for a webhook receiver or an SMS/WeChat gateway. ``script`` lists the answers to the next
+    requests: a status code, or ``"hang"`` (answer after ``hang_s``); once used up it answers
+    200. A 3xx answer carries ``Location: redirect_to``. Every request is recorded, GETs too,
+    with the client's address (one TCP connection, one client port)."""
 
-    def __init__(self, hang_s: float = 2.0) -> None:
+    def __init__(self, hang_s: float = 2.0, host: str = "127.0.0.1", port: int = 0) -> None:
         self.received: list[dict[str, Any]] = []
         self.script: list[int | str] = []
         self.hang_s = hang_s
+        self.redirect_to: str | None = None
         self._lock = threading.Lock()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: the sender's pool can reuse connections
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with owner._lock:
                     answer = owner.script.pop(0) if owner.script else 200
                     owner.received.append(
                         {
+                            "method": self.command,
                             "path": self.path,
                             "headers": dict(self.headers),
                             "body": body,
-                            "json": json.loads(body),
+                            "json": json.loads(body) if body else None,
                             "answer": answer,
+                            "client": self.client_address,
                         }
                     )
                 if answer == "hang":
@@ -173,23 +181,32 @@ class Receiver:
                     answer = 200
                 try:
                     self.send_response(int(answer))
+                    if 300 <= int(answer) < 400 and owner.redirect_to:
+                        self.send_header("Location", owner.redirect_to)
                     self.send_header("Content-Length", "2")
                     self.end_headers()
                     self.wfile.write(b"ok")
                 except OSError:
                     pass  # the sender gave up (timeout) and closed the connection
 
+            do_GET = do_POST
+            do_PUT = do_POST
+
             def log_message(self, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
     @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        return f"http://{self._server.server_address[0]}:{self.port}/hook"
 
     def close(self) -> None:
         self._server.shutdown()

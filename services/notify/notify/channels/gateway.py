@@ -1,12 +1,15 @@
 """SMS and WeChat through an HTTP gateway (one adapter, configured per channel).
 
 Addressed by ``recipient_id``: the gateway (the city's SMS platform or WeChat mini-program
-backend) resolves it to a phone number or an openid, so notify never stores either.
+backend) resolves it to a phone number or an openid, so notify never stores either. The URL is
+the operator's, checked at start-up (``https``, no credentials); its host may be inside the
+city's network, so its addresses are not checked, but a redirect is never followed.
 """
 
 from __future__ import annotations
 
-from .base import Delivery, encode, post_json
+from .base import Delivery, encode
+from .transport import HttpClient
 
 KEY_HEADER = "X-Api-Key"
 
@@ -15,15 +18,15 @@ class GatewayChannel:
     """POST ``{id, recipient_id, kind, subject_id, title, body, channel, created_at}`` to the
     gateway URL with the key in ``X-Api-Key`` and the delivery id as ``Idempotency-Key``."""
 
-    def __init__(self, name: str, url: str, key: str, timeout_s: float) -> None:
+    def __init__(self, name: str, url: str, key: str, http: HttpClient) -> None:
         self.name = name
         self._url = url
         self._key = key
-        self._timeout_s = timeout_s
+        self._http = http
 
     def send(self, delivery: Delivery) -> None:
         """Hand ``delivery`` to the gateway; ``DeliveryError`` if it does not accept it."""
-        post_json(
+        self._http.post(
             self._url,
             encode(delivery.message()),
             {
@@ -31,5 +34,4 @@ class GatewayChannel:
                 "Idempotency-Key": delivery.notification_id,
                 "User-Agent": "pioneer-notify/1",
             },
-            self._timeout_s,
         )

@@ -37,15 +37,21 @@ def send_due(
     lease_until = now + timedelta(seconds=settings.delivery_lease_s)
     with uow:
         claimed = uow.store.claim_deliveries(due, now, lease_until)
-        urls = uow.store.webhook_urls(r.recipient_id for r in claimed if r.channel == "webhook")
+        hooks = uow.store.webhook_targets(r.recipient_id for r in claimed if r.channel == "webhook")
 
     def attempt(row: Any) -> tuple[Any, DeliveryError | None]:
         try:
-            channels[row.channel].send(presenters.delivery(row, urls.get(row.recipient_id)))
+            channels[row.channel].send(presenters.delivery(row, hooks.get(row.recipient_id)))
         except DeliveryError as exc:
             return row, exc
         except Exception as exc:  # an adapter's bug must not stop the batch: retried
-            return row, DeliveryError(f"{type(exc).__name__}: {exc}"[:300], retryable=True)
+            log.warning(
+                "delivery_adapter_error",
+                notification_id=row.id,
+                channel=row.channel,
+                error=type(exc).__name__,
+            )
+            return row, DeliveryError(domain.ADAPTER_ERROR, True, type(exc).__name__)
         return row, None
 
     pool = eventlet.GreenPool(settings.DELIVERY_CONCURRENCY)
@@ -61,7 +67,8 @@ def record_outcomes(
     log: Any,
 ) -> int:
     """Record what each claimed attempt came to, in one transaction; how many were sent. Only
-    the attempt this sender claimed is changed (a replay meanwhile starts afresh)."""
+    the attempt this sender claimed is changed (a replay meanwhile starts afresh). A failure is
+    recorded by its coarse reason only (``domain.FAILURE_REASONS``)."""
     now = clock.utcnow()
     sent = 0
     with uow:
@@ -77,18 +84,19 @@ def record_outcomes(
                 delay = backoff_s(
                     row.attempts, settings.DELIVERY_BACKOFF_S, settings.DELIVERY_BACKOFF_MAX_S
                 )
-                uow.store.retry_later(row, now + timedelta(seconds=delay), str(error)[:500])
+                uow.store.retry_later(row, now + timedelta(seconds=delay), error.reason)
                 count(row.channel, "retry")
                 continue
-            if uow.store.dead_letter(row, str(error)[:500]):
-                failed = presenters.delivery_event(row, error=str(error)[:300])
+            if uow.store.dead_letter(row, error.reason):
+                failed = presenters.delivery_event(row, error=error.reason)
                 uow.emit("notification_failed", row.city, failed)
             log.warning(
                 "delivery_dead_lettered",
                 notification_id=row.id,
                 channel=row.channel,
                 attempts=row.attempts,
-                error=str(error)[:200],
+                error=error.reason,
+                detail=error.detail,
             )
             count(row.channel, "failed")
     return sent
