@@ -13,6 +13,7 @@ from typing import Any
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.rpc import Rpc
 
+from .auth import ROLES
 from .definitions import handler_bindings
 from .registry import default_port, service_class
 
@@ -78,6 +79,27 @@ def _models(fn: Any) -> dict[str, Any]:
     return model.model_json_schema().get("$defs", {})
 
 
+def _access_table(cls: type) -> list[str]:
+    """Who may call what: a row per method, a column per role, each cell the records a token
+    holding only that role reaches ("own city": its token's city; "self": its own volunteer
+    id; "any city"; "—": refused). Tokens of the city ``*`` cover every city."""
+    roles = sorted(ROLES)
+    lines = [
+        "## Who may call what",
+        "",
+        "Each cell: what a token holding only that role reaches (`own city`: records of its"
+        " token's city, or every city for a `*` token; `self`: its own volunteer id; `—`:"
+        " `Forbidden`).",
+        "",
+        "| method | " + " | ".join(f"`{r}`" for r in roles) + " |",
+        "|---|" + "---|" * len(roles),
+    ]
+    for name, fn in rpc_methods(cls):
+        policy = fn.contract_policy
+        lines.append(f"| `{name}` | " + " | ".join(policy.reach(r) for r in roles) + " |")
+    return [*lines, ""]
+
+
 def render(service: str) -> str:
     """The Markdown reference of one built service."""
     cls = service_class(service)
@@ -92,6 +114,7 @@ def render(service: str) -> str:
         "`RemoteError` with `exc_type` one of `ValidationError`, `NotFound`, `Conflict`, "
         "`Unauthorized`, `Forbidden`, `WrongCity`, `Suspended`.",
         "",
+        *_access_table(cls),
         "## Methods",
         "",
     ]

@@ -76,6 +76,11 @@ class Caller:
     def is_admin(self) -> bool:
         return ADMIN in self.roles
 
+    @property
+    def volunteer_only(self) -> bool:
+        """A volunteer's own token: no staff role beside ``volunteer``."""
+        return self.roles == {VOLUNTEER}
+
 
 def service_identity(service: str) -> Caller:
     """The identity event handlers and timers act with."""
@@ -273,6 +278,10 @@ class Policy:
 
     ``city_of`` finds the city an argument names (by default a record id's city prefix, or a
     city name itself; notify's recipients also name ``admins:<city>``).
+
+    ``volunteers`` says, in words, what a volunteer's own token may reach when that depends on
+    the record (``"published wishes and its own"``): the city check is then for staff only
+    (volunteers serve in any city), and the use case applies the rule to the stored record.
     """
 
     roles: frozenset[str] | None
@@ -281,6 +290,7 @@ class Policy:
     staff: frozenset[str] = ACTS_FOR_VOLUNTEERS
     home: tuple[str, str] | tuple[tuple[str, str], ...] | None = None
     city_of: Callable[[Any], str | None] = city_in
+    volunteers: str | None = None
 
     @property
     def homes(self) -> tuple[tuple[str, str], ...]:
@@ -290,8 +300,9 @@ class Policy:
         return (self.home,) if isinstance(self.home[0], str) else self.home  # type: ignore[return-value]
 
     def check(self, caller: Caller, values: Any, serves: Callable[[str], bool]) -> None:
-        """The checks after the roles, on the bound arguments ``values``."""
-        if self.city is not None:
+        """The checks after the roles, on the bound arguments ``values``: the city the caller
+        must cover, the volunteer acted for, then the home deployment."""
+        if self.city is not None and not (self.volunteers and caller.volunteer_only):
             city = self.city_of(_resolve(self.city, values))
             if city is not None and not caller.covers(city):
                 raise Forbidden(f"token for city '{caller.city}' may not act in '{city}'")
@@ -317,7 +328,23 @@ class Policy:
             parts.append(
                 f"a `volunteer` token only as `{self.acting_for}`; {staff} for those of their city"
             )
+        if self.volunteers is not None:
+            parts.append(f"a `volunteer` token: {self.volunteers}")
         if self.homes:
             names = " and ".join(f"`{path}`" for path, _ in self.homes)
             parts.append(f"at the home deployment of {names} (else `WrongCity`)")
         return "; ".join(parts)
+
+    def reach(self, role: str) -> str:
+        """What a token holding only ``role`` reaches, for the API reference's table."""
+        if self.roles is None:
+            return "anyone"
+        if role not in self.roles:
+            return "—"
+        if role == VOLUNTEER and self.acting_for is not None and role not in self.staff:
+            return "self"
+        if role == VOLUNTEER and self.volunteers is not None:
+            return self.volunteers
+        if self.acting_for is not None and role in self.staff:
+            return "own city"
+        return "own city" if self.city is not None else "any city"

@@ -235,6 +235,7 @@ def rpc(
     staff: Iterable[str] = auth.ACTS_FOR_VOLUNTEERS,
     home: tuple[str, str] | tuple[tuple[str, str], ...] | None = None,
     city_of: Callable[[Any], str | None] = auth.city_in,
+    volunteers: str | None = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """A contract RPC method and its access policy (``auth.Policy``, checked by the guard).
 
@@ -242,10 +243,11 @@ def rpc(
     ``home`` name arguments (dotted paths into them): the city the caller must cover, the
     volunteer a token acts for (``staff`` may act for their city's volunteers), and the record
     that must live in this deployment, as ``(argument, what it is)``; ``city_of`` reads the
-    city an argument names (``auth.city_in`` by default).
+    city an argument names (``auth.city_in`` by default); ``volunteers`` what a volunteer's
+    token reaches when the record decides it (the use case applies it).
     """
     allowed = None if roles is None else frozenset(roles)
-    policy = auth.Policy(allowed, city, acting_for, frozenset(staff), home, city_of)
+    policy = auth.Policy(allowed, city, acting_for, frozenset(staff), home, city_of, volunteers)
 
     def decorator(fn: Callable[..., Any]) -> Any:
         model_and_names: list[Any] = []

@@ -138,11 +138,11 @@ class VolunteersService(PioneerService):
         """Leave a team; returns the team as it now is."""
         return teams.leave_team(self.ctx.uow(), team_id, volunteer_id)
 
-    @rpc(roles=ANYONE, home=("team_id", "team"))
+    @rpc(roles=READERS, city="team_id", home=("team_id", "team"))
     def list_members(
         self, team_id: RecordId, limit: Limit = 50, cursor: Cursor | None = None
     ) -> Page[MemberOut]:
-        """A team's members with their relation, paged."""
+        """A team's members with their relation, paged (staff of the team's city)."""
         return teams.list_members(self.ctx.uow(), team_id, limit, cursor)
 
     @rpc(roles=ACTING, acting_for="volunteer_id", home=("volunteer_id", "volunteer"))

@@ -131,13 +131,15 @@ class FakeWishesStore:
         vars(row).update(values, status=step.target, version=row.version + 1, updated_at=now)
         return _copy(row)
 
-    def request_page(self, city, status, after_id, count) -> list[Any]:
+    def request_page(self, city, status, after_id, count, volunteer_id=None) -> list[Any]:
+        offered = {r for (r, v) in self.offered if v == volunteer_id}
         rows = [
             r
             for _, r in sorted(self.requests.items())
             if r.city == city
             and (status is None or r.status == status)
             and (after_id is None or r.id > after_id)
+            and (volunteer_id is None or r.assigned_to == volunteer_id or r.id in offered)
         ]
         return [_copy(r) for r in rows[:count]]
 

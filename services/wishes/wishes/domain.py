@@ -201,6 +201,26 @@ def sees_beneficiary(
     )
 
 
+# What a volunteer's own token reads (staff read their city's records): the wishes anyone may
+# claim, those it holds or has done, and the requests it was offered or is assigned.
+VOLUNTEER_WISHES = "published wishes (any city), and those it holds or has done"
+VOLUNTEER_REQUESTS = "the requests it was offered or is assigned"
+
+
+def volunteer_reads_wish(volunteer_id: str, status: str, claimed_by: str | None) -> bool:
+    """Whether a volunteer may read a wish: published, or held or done by it."""
+    return status == PUBLISHED or (
+        claimed_by == volunteer_id and status in {CLAIMED, FULFILLED, CLOSED}
+    )
+
+
+def volunteer_reads_request(
+    volunteer_id: str, assigned_to: str | None, offered: Iterable[str]
+) -> bool:
+    """Whether a volunteer may read a request: assigned to it, or offered to it (ever)."""
+    return assigned_to == volunteer_id or volunteer_id in set(offered)
+
+
 def rank_nearby(
     candidates: Iterable[Any],
     lat: float,

@@ -13,6 +13,7 @@ from pioneer.replica import VolunteerReplicaHandlers
 from pioneer.schemas import CityName, Code, Cursor, Limit, Location, Page, RecordId, ShortText
 from pioneer.service import PioneerService
 
+from . import domain
 from .metrics import WishesMetrics
 from .schemas import (
     ComplaintFiledOut,
@@ -123,12 +124,17 @@ class WishesService(VolunteerReplicaHandlers, PioneerService):
         """Cancel a wish that is submitted, published or claimed."""
         return wishes.cancel_wish(self.ctx.uow(), self.ctx.caller, wish_id, reason)
 
-    @rpc(roles=ANYONE, home=("wish_id", "wish"))
+    @rpc(
+        roles=ANYONE,
+        city="wish_id",
+        volunteers=domain.VOLUNTEER_WISHES,
+        home=("wish_id", "wish"),
+    )
     def get_wish(self, wish_id: RecordId) -> WishOut:
         """One wish; the beneficiary only for the claimer and the city's admins."""
         return wishes.get_wish(self.ctx.uow(), self.ctx.caller, wish_id)
 
-    @rpc(roles=ANYONE, home=("city", "wish"))
+    @rpc(roles=ANYONE, city="city", volunteers=domain.VOLUNTEER_WISHES, home=("city", "wish"))
     def list_wishes(
         self,
         city: CityName,
@@ -210,12 +216,17 @@ class WishesService(VolunteerReplicaHandlers, PioneerService):
         """Cancel a request that is not completed; open offers are withdrawn."""
         return requests.cancel_request(self.ctx.uow(), self.ctx.caller, request_id, reason)
 
-    @rpc(roles=ANYONE, home=("request_id", "request"))
+    @rpc(
+        roles=ANYONE,
+        city="request_id",
+        volunteers=domain.VOLUNTEER_REQUESTS,
+        home=("request_id", "request"),
+    )
     def get_request(self, request_id: RecordId) -> RequestOut:
         """One request with its attempts; the requester only for staff and the assignee."""
         return requests.get_request(self.ctx.uow(), self.ctx.caller, request_id)
 
-    @rpc(roles=ANYONE, home=("city", "request"))
+    @rpc(roles=ANYONE, city="city", volunteers=domain.VOLUNTEER_REQUESTS, home=("city", "request"))
     def list_requests(
         self,
         city: CityName,

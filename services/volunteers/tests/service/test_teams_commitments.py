@@ -179,3 +179,27 @@ def test_commitments_by_city_and_year(volunteers, admin, rpc, token):
     ):
         error = error_of(admin.call, "volunteers", "make_commitment", a, bad)
         assert error.exc_type == "ValidationError" and str(error.value).startswith("commitment.")
+
+
+@pytest.mark.parametrize(
+    "role, city, expected",
+    [
+        ("admin", "cixi", "ok"),
+        ("ops", "cixi", "ok"),
+        ("station_manager", "*", "ok"),
+        ("dispatcher", "haining", "Forbidden"),
+        ("volunteer", "cixi", "Forbidden"),
+    ],
+)
+def test_a_teams_members_are_for_its_citys_staff(
+    volunteers, admin, rpc, token, role, city, expected
+):
+    team = admin.call(
+        "volunteers", "create_team", "cixi", {"name": "理发队", "specialty": "haircut"}
+    )
+    try:
+        rpc(token(role, city)).call("volunteers", "list_members", team["id"])
+        got = "ok"
+    except RemoteError as exc:
+        got = exc.exc_type
+    assert got == expected

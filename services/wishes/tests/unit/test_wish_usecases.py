@@ -12,7 +12,7 @@ from wishes_testdata import BENEFICIARY, FANGJIAHETOU, deadline_in, wish_data
 
 from pioneer import auth, clock, ids
 from pioneer.catalog import Catalog
-from pioneer.errors import Conflict, NotFound, Suspended, ValidationError
+from pioneer.errors import Conflict, Forbidden, NotFound, Suspended, ValidationError
 from pioneer.testing.fakes import FakeUnitOfWork
 from wishes.schemas import ConfirmationIn, FulfillmentIn, WishIn
 from wishes.usecases import wishes
@@ -167,7 +167,8 @@ def test_who_sees_the_beneficiary(uow):
     assert wishes.get_wish(uow, as_volunteer(holder), wish_id).beneficiary is None
     wishes.claim_wish(uow, ADMIN, wish_id, holder)
     assert wishes.get_wish(uow, as_volunteer(holder), wish_id).beneficiary is not None
-    assert wishes.get_wish(uow, as_volunteer(other), wish_id).beneficiary is None
+    with pytest.raises(Forbidden):  # another's claimed wish is not for other volunteers
+        wishes.get_wish(uow, as_volunteer(other), wish_id)
     assert wishes.get_wish(uow, OPS, wish_id).beneficiary is None
     haining_admin = auth.Caller("a", "haining", frozenset({auth.ADMIN}))
     assert wishes.get_wish(uow, haining_admin, wish_id).beneficiary is None

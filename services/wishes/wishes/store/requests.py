@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, insert, select, update
+from sqlalchemy import bindparam, exists, insert, or_, select, update
 
 from pioneer import geo
 from pioneer.db import row_of
@@ -65,10 +65,21 @@ class RequestRecords:
         return self.db.execute(statement, transition_params(request_id, now, values)).first()
 
     def request_page(
-        self, city: str, status: str | None, after_id: str | None, count: int
+        self,
+        city: str,
+        status: str | None,
+        after_id: str | None,
+        count: int,
+        volunteer_id: str | None = None,
     ) -> list[Any]:
-        """Up to ``count`` requests of ``city`` after ``after_id`` in id order, by status."""
+        """Up to ``count`` requests of ``city`` after ``after_id`` in id order, by status; with
+        ``volunteer_id``, only those offered to it (ever) or assigned to it."""
         query = select(requests_t).where(requests_t.c.city == city)
+        if volunteer_id is not None:
+            offered = select(offers_t.c.request_id).where(offers_t.c.volunteer_id == volunteer_id)
+            query = query.where(
+                or_(requests_t.c.assigned_to == volunteer_id, requests_t.c.id.in_(offered))
+            )
         if status is not None:
             query = query.where(requests_t.c.status == status)
         if after_id is not None:

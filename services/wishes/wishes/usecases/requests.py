@@ -16,7 +16,7 @@ from typing import Any
 
 from pioneer import auth, clock, ids
 from pioneer.catalog import Catalog
-from pioneer.errors import Conflict, NotFound
+from pioneer.errors import Conflict, Forbidden, NotFound
 from pioneer.paging import decode_id_cursor, page
 from pioneer.schemas import Page
 
@@ -244,6 +244,11 @@ def get_request(uow: Any, caller: auth.Caller, request_id: str) -> RequestOut:
         if row is None:
             raise NotFound(f"no request {request_id}")
         offers = store.offers(request_id)
+    offered = [offer.volunteer_id for offer in offers]
+    if caller.volunteer_only and not domain.volunteer_reads_request(
+        caller.sub, row.assigned_to, offered
+    ):
+        raise Forbidden(f"a volunteer token reads {domain.VOLUNTEER_REQUESTS}")
     return presenters.request_out(row, offers, caller)
 
 
@@ -255,11 +260,13 @@ def list_requests(
     limit: int,
     cursor: str | None,
 ) -> Page[RequestOut]:
-    """Requests of a city by status, in id order, paged by keyset."""
+    """Requests of a city by status, in id order, paged by keyset; for a volunteer's own
+    token, only those it was offered or is assigned."""
     after = decode_id_cursor(cursor)
+    volunteer = caller.sub if caller.volunteer_only else None
     with uow.reading() as store:
         rows, next_cursor = page(
-            store.request_page(city, status, after, limit + 1), limit, lambda r: [r.id]
+            store.request_page(city, status, after, limit + 1, volunteer), limit, lambda r: [r.id]
         )
         offers = store.offers_of([r.id for r in rows])
     return Page[RequestOut](

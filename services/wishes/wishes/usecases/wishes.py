@@ -15,7 +15,7 @@ from typing import Any
 
 from pioneer import auth, clock, geo, ids
 from pioneer.catalog import Catalog
-from pioneer.errors import Conflict, NotFound, ValidationError
+from pioneer.errors import Conflict, Forbidden, NotFound, ValidationError
 from pioneer.paging import decode_cursor, decode_id_cursor, page
 from pioneer.schemas import Page
 
@@ -148,6 +148,10 @@ def get_wish(uow: Any, caller: auth.Caller, wish_id: str) -> WishOut:
         row = store.wish(wish_id)
     if row is None:
         raise NotFound(f"no wish {wish_id}")
+    if caller.volunteer_only and not domain.volunteer_reads_wish(
+        caller.sub, row.status, row.claimed_by
+    ):
+        raise Forbidden(f"a volunteer token reads {domain.VOLUNTEER_WISHES}")
     return presenters.wish_out(row, caller)
 
 
@@ -164,7 +168,12 @@ def list_wishes(
     cursor: str | None,
 ) -> Page[WishOut] | Page[NearbyWishOut]:
     """Wishes of a city by status and category in id order; with ``near``, those within
-    ``radius_m`` (``default_radius_m`` if not given), nearest first. Paged by keyset."""
+    ``radius_m`` (``default_radius_m`` if not given), nearest first. Paged by keyset. A
+    volunteer's own token lists published wishes only."""
+    if caller.volunteer_only:
+        if status not in (None, domain.PUBLISHED):
+            raise Forbidden(f"a volunteer token lists published wishes only, not {status}")
+        status = domain.PUBLISHED
     if near is not None:
         radius = float(radius_m if radius_m is not None else default_radius_m)
         return _list_near(uow, caller, city, status, category, near, radius, limit, cursor)
