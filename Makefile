@@ -44,7 +44,7 @@ format: venv
 ## `pioneer up` starts); then the date-touching tests again with the clock moved years ahead.
 UNIT_TESTS := libs/pioneer/tests/unit $(wildcard services/*/tests/unit) tests/repo
 STORAGE_TESTS := $(wildcard services/*/tests/storage)
-SERVICE_TESTS := libs/pioneer/tests/integration $(wildcard services/*/tests/service)
+SERVICE_TESTS := libs/pioneer/tests/integration $(wildcard services/*/tests/service) tests/broker
 test: venv broker lint
 	@echo "test: unit"; $(PY) -m pytest -q $(UNIT_TESTS)
 	@echo "test: storage"; $(PY) -m pytest -q $(STORAGE_TESTS)

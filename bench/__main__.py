@@ -136,7 +136,7 @@ def bench_stations(bench: Bench, args: argparse.Namespace, results: list[Result]
 
         # claim_post: distinct (post, volunteer) pairs, volunteers known from their events.
         volunteers = [ids.new_id("cixi", "vol") for _ in range(100)]
-        dispatch = event_dispatcher({"AMQP_URI": bench.amqp_uri})
+        dispatch = event_dispatcher({"AMQP_URI": bench.deployment.amqp_uri(role="volunteers")})
         for volunteer_id in volunteers:
             dispatch(
                 "volunteers",
@@ -213,7 +213,7 @@ def bench_wishes(bench: Bench, args: argparse.Namespace, results: list[Result]) 
 
         admin.run("wishes.submit+review (seeding)", publish, args.wishes)
         volunteers = [ids.new_id("cixi", "vol") for _ in range(args.claims)]
-        dispatch = event_dispatcher({"AMQP_URI": bench.amqp_uri})
+        dispatch = event_dispatcher({"AMQP_URI": bench.deployment.amqp_uri(role="volunteers")})
         for volunteer_id in volunteers:
             dispatch(
                 "volunteers",

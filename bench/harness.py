@@ -4,7 +4,6 @@ processes on a fresh vhost, and what every phase of the bench asks of them."""
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from pioneer import auth
-from pioneer.testing.broker import RabbitAdmin
+from pioneer.testing.broker import RabbitAdmin, amqp_uri_for
 from pioneer.testing.ports import free_port_block
 
 from .measure import Clients
@@ -38,24 +37,29 @@ class Bench:
         run_dir = OUT / "run"
         shutil.rmtree(run_dir, ignore_errors=True)
         os.environ["PIONEER_VAR"] = str(run_dir)
-        self.deployment = launcher.Deployment(
+        tag = uuid.uuid4().hex[:8]
+        # Its own least-privilege users, as `make up` gives a deployment.
+        self.deployment = launcher.new_deployment(
             name="bench",
             cities=["cixi", "haining", "jiaxing"],
-            vhost=f"pioneer-bench-{uuid.uuid4().hex[:8]}",
-            user="guest",
-            password="guest",
-            secret=secrets.token_urlsafe(32),
+            vhost=f"pioneer-bench-{tag}",
             base_port=free_port_block(10),
+            user_prefix=f"pioneer-bench-{tag}-",
         )
         self.deployment.save()
         self.amqp_uri = self.deployment.amqp_uri()
+        self.admin_uri = amqp_uri_for(
+            self.deployment.vhost, user=launcher.RABBIT_ADMIN[0], password=launcher.RABBIT_ADMIN[1]
+        )
         self.echo: subprocess.Popen | None = None
 
     def start(self, services: list[str]) -> None:
         self.launcher.prepare_vhost(self.deployment)
         log = open(self.deployment.dir / "echo.log", "ab")  # noqa: SIM115 (child keeps it)
         self.echo = subprocess.Popen(
-            [sys.executable, "-m", "nameko", "run", "--broker", self.amqp_uri, "bench.echo"],
+            # The echo service is no Pioneer service, so it has no user of its own: it runs as
+            # the broker administrator.
+            [sys.executable, "-m", "nameko", "run", "--broker", self.admin_uri, "bench.echo"],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -87,7 +91,7 @@ class Bench:
                 for queue in self.admin.queues(self.deployment.vhost)
                 if queue.get("messages", 0)
                 and not queue["name"].endswith(".dlq")
-                and not queue["name"].startswith("pioneer.retry.")
+                and ".retry." not in queue["name"]
             ]
             quiet_readings = 0 if busy else quiet_readings + 1
             if time.monotonic() - started > timeout_s:
@@ -114,3 +118,5 @@ class Bench:
             self.echo.terminate()
             self.echo.wait(30)
         self.admin.delete_vhost(self.deployment.vhost)
+        for role in self.launcher.broker_roles():
+            self.admin.delete_user(self.deployment.broker_user(role))

@@ -53,8 +53,23 @@ class Deployed:
         self.secret = record["secret"]
         self.base_port = record["base_port"]
         self.var = var / self.name
-        vhost = record["vhost"].replace("/", "%2F")
-        self.amqp_uri = f"amqp://{record['user']}:{record['password']}@{amqp_host}:5672/{vhost}"
+        self._vhost = record["vhost"].replace("/", "%2F")
+        self._host = amqp_host
+        # The RPC-only user outside systems get (the one ``pioneer status`` shows).
+        self.amqp_uri = self.amqp_uri_of(record["user"], record["password"])
+
+    def amqp_uri_of(self, user: str, password: str) -> str:
+        return f"amqp://{user}:{password}@{self._host}:5672/{self._vhost}"
+
+    def broker_users(self) -> list[str]:
+        """Every broker user of the deployment (the client's and each other role's)."""
+        prefix = self.record.get("user_prefix", "")
+        return [self.record["user"], *(f"{prefix}{role}" for role in self.record["passwords"])]
+
+    def role_uri(self, role: str) -> str:
+        """The broker URI of one of the deployment's users (a service's name, ``ops``, ...)."""
+        prefix = self.record["user_prefix"]
+        return self.amqp_uri_of(f"{prefix}{role}", self.record["passwords"][role])
 
     def token(self, role: str, city: str, sub: str = "e2e") -> str:
         return "Bearer " + auth.issue_token(self.secret, sub, city, [role], 600, self.name)
@@ -64,8 +79,9 @@ class Deployed:
         return ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, context_data=context, timeout=30)
 
     def publish(self, service: str, event_type: str, city: str, data: dict[str, Any]) -> None:
-        """Publish an event envelope on this deployment's broker (as ``service`` would)."""
-        event_dispatcher({"AMQP_URI": self.amqp_uri})(
+        """Publish an event envelope on this deployment's broker as ``service`` (with its own
+        broker user: no other may publish to ``<service>.events``)."""
+        event_dispatcher({"AMQP_URI": self.role_uri(service)})(
             service, event_type, db.envelope(event_type, city, city, data)
         )
 
@@ -98,6 +114,7 @@ def launch(tmp_path_factory, e2e_admin) -> Iterator[Callable[..., tuple[Cli, dic
             {
                 "PIONEER_VAR": str(var),
                 "PIONEER_SHARED_VHOST": f"pioneer-e2e-{tag}",
+                "PIONEER_SHARED_PREFIX": f"e2e{tag}-",
                 "PIONEER_BASE_PORT": str(free_port_block(10)),
                 "PIONEER_FEDERATED_PREFIX": f"e2e{tag}-",
                 "PIONEER_FEDERATED_BASE_PORT": str(free_port_block(30)),
@@ -119,14 +136,20 @@ def launch(tmp_path_factory, e2e_admin) -> Iterator[Callable[..., tuple[Cli, dic
         cli("down")
         for record in records:
             e2e_admin.delete_vhost(record["vhost"])
-            if record["user"] != "guest":
-                e2e_admin.delete_user(record["user"])
+            for user in Deployed(record, Path()).broker_users():
+                e2e_admin.delete_user(user)
 
 
 @pytest.fixture(scope="session")
 def shared(launch) -> tuple[Cli, Deployed]:
     cli, deployments = launch()
     return cli, deployments["shared"]
+
+
+@pytest.fixture(scope="session")
+def federation(launch) -> tuple[Cli, dict[str, Deployed]]:
+    """``pioneer up --federated``, once for the whole run."""
+    return launch(federated=True)
 
 
 def poll(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:

@@ -37,11 +37,6 @@ def station(city: str, name: str, location: dict) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def federation(launch):
-    return launch(federated=True)
-
-
 def test_status_lists_three_deployments(federation):
     cli, _ = federation
     report = json.loads(cli("status", "--json").stdout)

@@ -1,22 +1,32 @@
-"""The container deployment files agree with the code: services, ports, config keys, topology."""
+"""The container deployment files agree with the code: services, ports, config keys, topology,
+and the least-privilege model: a broker user and a database role per service, every password
+from the environment, no management or database port published."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
+import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
+import amqp
 import kombu
+import psycopg2
 import pytest
 import yaml
 
-from pioneer.definitions import bind_peers_queues, broker_definitions
+from pioneer.definitions import bind_peers_queues, broker_definitions, grants
 from pioneer.federation import events_exchange
 from pioneer.registry import built_services, config_path, default_port
 from pioneer.testing.broker import RabbitAdmin, amqp_uri_for
+from pioneer.testing.databases import POSTGRES, postgres_available
 
 ROOT = Path(__file__).resolve().parents[2]
+ROLES = [*built_services(), "client", "federation", "ops"]
 
 
 def compose() -> dict:
@@ -62,32 +72,101 @@ def test_prometheus_scrapes_every_built_service():
     }
 
 
-def test_definitions_load_into_a_real_broker_and_the_user_can_connect():
+def test_compose_requires_every_secret_and_publishes_no_management_or_database_port():
+    text = (ROOT / "docker-compose.yml").read_text()
+    secret = re.compile(r"\$\{(\w*(?:PASSWORD|SECRET)\w*)(:[?-])")
+    found = secret.findall(text)
+    assert found and {mark for _, mark in found} == {":?"}, "a secret with a default"
+    services = compose()["services"]
+    published = [port for service in services.values() for port in service.get("ports", [])]
+    assert not [port for port in published if re.search(r"\b(15672|15692|5432)\b", port)]
+    assert services["rabbitmq"]["ports"] == ["5672:5672"]
+    assert "ports" not in services["postgres"]
+    # the broker's users get their passwords from here, each one required
+    env = services["rabbitmq"]["environment"]
+    for role in ROLES:
+        var = f"RABBITMQ_{role.upper()}_PASSWORD"
+        assert env[var].startswith(f"${{{var}:?"), var
+
+
+def test_each_compose_service_connects_as_its_own_broker_user_and_database_role():
+    services = compose()["services"]
+    postgres_env = services["postgres"]["environment"]
+    for name in built_services():
+        env = services[name]["environment"]
+        broker, database = f"RABBITMQ_{name.upper()}_PASSWORD", f"{name.upper()}_DB_PASSWORD"
+        assert (
+            env["AMQP_URI"] == f"amqp://pioneer-{name}:${{{broker}:?set {broker}}}@rabbitmq:5672/"
+        )
+        assert env["DATABASE_URL"] == (
+            f"postgresql+psycopg2://{name}:${{{database}:?set {database}}}@postgres:5432/{name}"
+        )
+        assert postgres_env[database] == f"${{{database}:?set {database}}}"
+        # no other service's password reaches this one
+        others = {f"RABBITMQ_{o.upper()}_PASSWORD" for o in ROLES if o != name}
+        assert not [v for v in others if v in json.dumps(env)], name
+
+
+def test_definitions_carry_every_role_without_a_password_and_no_administrator():
+    checked_in = json.loads((ROOT / "deploy/rabbitmq/definitions.json").read_text())
+    assert {u["name"] for u in checked_in["users"]} == {f"pioneer-{role}" for role in ROLES}
+    assert {u["password_hash"] for u in checked_in["users"]} == {""}
+    assert {tag for u in checked_in["users"] for tag in u["tags"]} == {"monitoring"}
+    assert not [p for p in checked_in["permissions"] if ".*" in (p["configure"], p["write"])]
+    script = (ROOT / "deploy/rabbitmq/set-passwords.sh").read_text()
+    [listed] = re.findall(r"for role in ([\w ]+); do", script)
+    assert listed.split() == list(grants(built_services())), "set-passwords.sh's roles"
+
+
+def test_definitions_load_into_a_real_broker_and_passwords_come_from_the_environment():
+    """The checked-in kind of definitions (users under a test prefix) into the real broker:
+    nobody can log in until deploy/rabbitmq/set-passwords.sh, as the compose entrypoint runs
+    it, sets each password from the environment; then each user has its role only."""
     admin = RabbitAdmin()
     if not admin.reachable():
         pytest.fail("RabbitMQ management API not reachable (run `make broker`)")
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("rabbitmqctl is not on this machine (set-passwords.sh needs it)")
     tag = uuid.uuid4().hex[:8]
-    vhost, user, password = f"pioneer-defs-{tag}", f"pioneer-defs-{tag}", f"pw-{tag}"
-    definitions = broker_definitions(built_services(), vhost, user, password)
+    vhost, prefix = f"pioneer-defs-{tag}", f"pioneer-defs-{tag}-"
+    definitions = broker_definitions(built_services(), vhost, prefix)
+    passwords = {role: secrets.token_hex(16) for role in ROLES}
+
+    def uri(role: str) -> str:
+        return amqp_uri_for(vhost, user=f"{prefix}{role}", password=passwords[role])
+
     try:
         admin.session.post(
             f"{admin.base}/definitions", json=definitions, timeout=60
         ).raise_for_status()
-        uri = amqp_uri_for(vhost).replace("guest:guest", f"{user}:{password}")
-        with kombu.Connection(uri) as connection:
-            connection.connect()
+        with pytest.raises(amqp.exceptions.AccessRefused):
+            kombu.Connection(uri("points")).connect()
+        env = {**os.environ, "PIONEER_USER_PREFIX": prefix}
+        env.update({f"RABBITMQ_{role.upper()}_PASSWORD": pw for role, pw in passwords.items()})
+        done = subprocess.run(
+            ["sh", str(ROOT / "deploy/rabbitmq/set-passwords.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        with kombu.Connection(amqp_uri_for(vhost)) as connection:  # the administrator's
             channel = connection.channel()
             for queue in definitions["queues"]:
                 # passive declare: fails if the queue was not created by the definitions
                 channel.queue_declare(queue["name"], passive=True)
-            # The one binding JSON cannot hold, then what it lets through: of two awards
-            # published on points.events, only the federated copy reaches points' peers queue.
-            bind_peers_queues(uri, built_services())
-            peers = "evt-points-points_awarded--points.on_peer_points_awarded"
-            assert {b["source"] for b in admin.bindings(vhost, peers)} == {
-                "",
-                "points.events.peers",
-            }
+        # The one binding JSON cannot hold, declared by points' own user, then what it lets
+        # through: of two awards on points.events, only the federated copy reaches the queue.
+        bind_peers_queues(uri("points"), ["points"])
+        peers = "evt-points-points_awarded--points.on_peer_points_awarded"
+        assert {b["source"] for b in admin.bindings(vhost, peers)} == {
+            "",
+            "points.events.peers",
+            "points.retry",
+        }
+        with kombu.Connection(uri("points")) as connection:
+            channel = connection.channel()
             producer = kombu.Producer(channel, exchange=events_exchange("points"))
             producer.publish({"own": True}, routing_key="points_awarded")
             producer.publish(
@@ -98,9 +177,66 @@ def test_definitions_load_into_a_real_broker_and_the_user_can_connect():
             queue = kombu.Queue(peers)(channel)
             received = [queue.get(no_ack=True) for _ in range(2)]
             assert [m.payload if m else None for m in received] == [{"own": False}, None]
+        client = kombu.Connection(uri("client"))  # RPC only
+        with client, pytest.raises(amqp.exceptions.AccessRefused):
+            client.channel().basic_publish_confirm(
+                amqp.Message("{}"), exchange="points.events", routing_key="points_awarded"
+            )
     finally:
         admin.delete_vhost(vhost)
-        admin.delete_user(user)
+        for role in ROLES:
+            admin.delete_user(f"{prefix}{role}")
+
+
+def test_init_sql_gives_each_service_its_own_role_and_database(tmp_path):
+    """deploy/postgres/init.sql as the postgres image runs it (psql, passwords in the
+    environment), under test names: each role owns its database and cannot enter another's."""
+    if reason := postgres_available():
+        pytest.skip(reason)
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not on this machine")
+    tag = uuid.uuid4().hex[:8]
+    names = {name: f"t{tag}_{name}" for name in built_services()}
+    script = (ROOT / "deploy/postgres/init.sql").read_text()
+    for name, test_name in names.items():
+        script = re.sub(rf"\b{name}\b", test_name, script)
+    path = tmp_path / "init.sql"
+    path.write_text(script)
+    env = {**os.environ, **{f"{n.upper()}_DB_PASSWORD": secrets.token_hex(8) for n in names}}
+    superuser = psycopg2.connect(POSTGRES)
+    superuser.autocommit = True
+    try:
+        done = subprocess.run(
+            ["psql", "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "-q", POSTGRES, "-f", str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        with superuser.cursor() as cur:
+            cur.execute(
+                "SELECT d.datname, r.rolname, a.rolpassword IS NOT NULL, a.rolsuper"
+                " FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba"
+                " JOIN pg_authid a ON a.oid = r.oid WHERE d.datname LIKE %s",
+                (f"t{tag}_%",),
+            )
+            owners = {row[0]: row[1:] for row in cur.fetchall()}
+        assert owners == {n: (n, True, False) for n in names.values()}
+        base = POSTGRES.split("://", 1)[1].split("@", 1)[1].rsplit("/", 1)[0]
+        stations, points = names["stations"], names["points"]
+        own = psycopg2.connect(f"postgresql://{stations}@{base}/{stations}")
+        with own, own.cursor() as cur:  # the owner creates its tables
+            cur.execute("CREATE TABLE t (id int)")
+        own.close()
+        with pytest.raises(psycopg2.OperationalError, match="permission denied"):
+            psycopg2.connect(f"postgresql://{stations}@{base}/{points}")
+    finally:
+        with superuser.cursor() as cur:
+            for test_name in names.values():
+                cur.execute(f'DROP DATABASE IF EXISTS "{test_name}" WITH (FORCE)')
+                cur.execute(f'DROP ROLE IF EXISTS "{test_name}"')
+        superuser.close()
 
 
 def test_api_reference_matches_the_code():

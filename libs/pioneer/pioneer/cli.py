@@ -68,6 +68,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     city = first.cities[0]
     token = first.token("admin", city, f"admin-{city}")
     print(f"\nAdmin token for {city} (12 h):\n{token}\n")
+    print(
+        "Broker users (RPC-only client, one per service, federation, ops) and their passwords: "
+        f"{first.dir / 'deployment.json'}\n"
+    )
     print("Example call (any RPC, as an outside system would):")
     print(
         f'  .venv/bin/pioneer call stations list_stations \'{{"city": "{city}"}}\' --role admin --city {city}'
@@ -158,7 +162,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     from .dlq import list_dead_letters, replay_dead_letters
 
-    uri = args.amqp_uri or _deployment(args.deployment).amqp_uri()
+    # The service's own broker user may read and replay its dead letters; no other may.
+    uri = args.amqp_uri or _deployment(args.deployment).amqp_uri(role=args.service)
     if args.action == "list":
         print(
             json.dumps(
@@ -195,7 +200,7 @@ def cmd_definitions(args: argparse.Namespace) -> int:
     from .registry import built_services
 
     document = (
-        broker_definitions(built_services(), args.vhost, args.user, args.password)
+        broker_definitions(built_services(), args.vhost, args.user_prefix)
         if args.broker
         else topology(built_services())
     )
@@ -280,11 +285,15 @@ def parser() -> argparse.ArgumentParser:
     df.add_argument(
         "--broker",
         action="store_true",
-        help="a whole broker's definitions (user, vhost, permissions) for load_definitions",
+        help="a whole broker's definitions (vhost, users without passwords, permissions) "
+        "for load_definitions",
     )
     df.add_argument("--vhost", default="/")
-    df.add_argument("--user", default="pioneer")
-    df.add_argument("--password", default="pioneer")
+    df.add_argument(
+        "--user-prefix",
+        default="pioneer-",
+        help="users are <prefix><service|client|federation|ops>",
+    )
     df.set_defaults(func=cmd_definitions)
 
     r = sub.add_parser("report", help="a service's report (annual: the points assessment as CSV)")

@@ -1,4 +1,8 @@
-"""Inspect and replay a service's dead-letter queue (``pioneer dlq list|replay``)."""
+"""Inspect and replay a service's dead-letter queue (``pioneer dlq list|replay``).
+
+Both work with the service's own broker user: a replay goes back through ``<service>.retry``,
+which reaches only the service's own handler queues, not through the default exchange.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from .deadletter import (
     FAILED_AT_HEADER,
     HANDLER_HEADER,
     QUEUE_HEADER,
+    bind_for_requeue,
     dlq_queue,
+    requeue_exchange,
 )
 
 _KERNEL_HEADERS = {ATTEMPTS_HEADER, ERROR_HEADER, FAILED_AT_HEADER, HANDLER_HEADER, QUEUE_HEADER}
@@ -67,6 +73,7 @@ def replay_dead_letters(
     with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
         channel = conn.channel()
         producer = conn.Producer(channel)
+        bound: set[str] = set()
         for message in _fetch(channel, service, limit):
             info = _describe(message)
             if event_ids is not None and info["event_id"] not in event_ids:
@@ -74,9 +81,12 @@ def replay_dead_letters(
             if not info["queue"]:
                 continue
             headers = {k: v for k, v in (message.headers or {}).items() if k not in _KERNEL_HEADERS}
+            if info["queue"] not in bound:  # a queue parked before it was ever retried
+                bind_for_requeue(channel, service, info["queue"])
+                bound.add(info["queue"])
             producer.publish(
                 message.payload,
-                exchange="",
+                exchange=requeue_exchange(service).name,
                 routing_key=info["queue"],
                 headers=headers,
                 serializer="json",

@@ -1,9 +1,18 @@
 """Local deployments for ``make up``, ``make up-federated``, ``make down`` and ``make status``.
 
 A deployment is a set of cities served by one process per built service, with its own vhost,
-broker user, JWT secret, HTTP ports and SQLite files under ``var/<deployment>/``. The shared
+broker users, JWT secret, HTTP ports and SQLite files under ``var/<deployment>/``. The shared
 mode is one deployment (``shared``: cixi, haining, jiaxing on vhost ``/``); the federated mode
 is one deployment per city on its own vhost, with RabbitMQ federation links between them.
+
+Broker users are least-privilege (``definitions.grants``): each service connects as
+``pioneer-<deployment>-<service>``, outside systems and the CLI as ``pioneer-<deployment>-client``
+(RPC only: the ``amqp_uri`` ``pioneer status`` shows), peers' federation links as
+``pioneer-<deployment>-federation`` (reads the events exchanges), ops as
+``pioneer-<deployment>-ops`` (management read-only). Their generated passwords are kept in the
+deployment's record, ``var/<deployment>/deployment.json`` (0600), beside the JWT secret. The
+broker administrator (``PIONEER_RABBIT_USER``, default ``guest``) only does the launcher's
+admin work: vhosts, users, permissions, topology, federation parameters.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from urllib.parse import quote
 import requests
 
 from . import auth
+from .definitions import CLIENT, FEDERATION, OPS
 from .registry import built_services, default_port, home
 
 AMQP_HOST = os.environ.get("PIONEER_AMQP_HOST", "127.0.0.1")
@@ -50,14 +60,27 @@ class Deployment:
     secret: str
     base_port: int
     peers: list[str] = field(default_factory=list)
+    # Broker users are ``<user_prefix><role>``; ``user``/``password`` are the client's, and
+    # ``passwords`` holds every other role's (each service, ``federation``, ``ops``).
+    user_prefix: str = ""
+    passwords: dict[str, str] = field(default_factory=dict)
 
     @property
     def dir(self) -> Path:
         return var_dir() / self.name
 
-    def amqp_uri(self, masked: bool = False) -> str:
-        password = "***" if masked and self.user != "guest" else self.password
-        return f"amqp://{self.user}:{password}@{AMQP_HOST}:{AMQP_PORT}/{quote(self.vhost, safe='')}"
+    def broker_user(self, role: str = CLIENT) -> str:
+        """The broker user of ``role``: a service's name, ``client``, ``federation`` or ``ops``."""
+        return self.user if role == CLIENT else f"{self.user_prefix}{role}"
+
+    def broker_password(self, role: str = CLIENT) -> str:
+        return self.password if role == CLIENT else self.passwords[role]
+
+    def amqp_uri(self, masked: bool = False, role: str = CLIENT) -> str:
+        """The broker URI of ``role``'s user (the RPC-only client's by default)."""
+        password = "***" if masked and self.user != "guest" else self.broker_password(role)
+        user = self.broker_user(role)
+        return f"amqp://{user}:{password}@{AMQP_HOST}:{AMQP_PORT}/{quote(self.vhost, safe='')}"
 
     def port(self, service: str) -> int:
         """The service's HTTP port: the deployment's block, in the platform's order."""
@@ -132,17 +155,67 @@ def local_deployment(name: str | None = None, city: str | None = None) -> Deploy
     return next((d for d in found if d.name == "shared"), found[0])
 
 
+def broker_roles() -> list[str]:
+    """Every broker user a deployment has: the built services, client, federation, ops."""
+    return [*built_services(), CLIENT, FEDERATION, OPS]
+
+
+def with_broker_users(deployment: Deployment, user_prefix: str) -> Deployment:
+    """``deployment`` with a generated password for every broker role it lacks one for.
+
+    A record from before per-role users (its services connected as ``guest`` or as one user
+    with every right) gets them here, under ``user_prefix``; ``prepare_vhost`` then revokes the
+    old user's rights on the vhost.
+    """
+    if not deployment.user_prefix:
+        deployment.user_prefix = user_prefix
+        deployment.user = f"{user_prefix}{CLIENT}"
+        deployment.password = secrets.token_urlsafe(24)
+    for role in broker_roles():
+        if role != CLIENT and role not in deployment.passwords:
+            deployment.passwords[role] = secrets.token_urlsafe(24)
+    return deployment
+
+
+def new_deployment(
+    name: str,
+    cities: list[str],
+    vhost: str,
+    base_port: int,
+    user_prefix: str | None = None,
+    secret: str | None = None,
+    peers: list[str] | None = None,
+) -> Deployment:
+    """A deployment with fresh secrets: a JWT secret and a password per broker user."""
+    prefix = f"pioneer-{name}-" if user_prefix is None else user_prefix
+    return with_broker_users(
+        Deployment(
+            name=name,
+            cities=cities,
+            vhost=vhost,
+            user="",
+            password="",
+            secret=secret or secrets.token_urlsafe(32),
+            base_port=base_port,
+            peers=peers or [],
+        ),
+        prefix,
+    )
+
+
 def plan_shared() -> list[Deployment]:
     existing = {d.name: d for d in load_deployments()}
-    shared = existing.get("shared") or Deployment(
+    # Overrides let a second shared deployment (the end-to-end tests) live beside the first.
+    prefix = f"{os.environ.get('PIONEER_SHARED_PREFIX', '')}pioneer-shared-"
+    if "shared" in existing:
+        return [with_broker_users(existing["shared"], prefix)]
+    shared = new_deployment(
         name="shared",
         cities=list(FEDERATED_CITIES),
-        # Overrides let a second shared deployment (the end-to-end tests) live beside the first.
         vhost=os.environ.get("PIONEER_SHARED_VHOST", "/"),
-        user="guest",
-        password="guest",
-        secret=os.environ.get("JWT_SECRET") or secrets.token_urlsafe(32),
         base_port=int(os.environ.get("PIONEER_BASE_PORT", _first_default_port())),
+        user_prefix=prefix,
+        secret=os.environ.get("JWT_SECRET"),
     )
     return [shared]
 
@@ -154,16 +227,17 @@ def plan_federated() -> list[Deployment]:
     base_port = int(os.environ.get("PIONEER_FEDERATED_BASE_PORT", "8111"))
     plans = []
     for index, city in enumerate(FEDERATED_CITIES):
+        user_prefix = f"{prefix}pioneer-{city}-"
+        if city in existing:
+            plans.append(with_broker_users(existing[city], user_prefix))
+            continue
         plans.append(
-            existing.get(city)
-            or Deployment(
+            new_deployment(
                 name=city,
                 cities=[city],
                 vhost=f"{prefix}{city}",
-                user=f"{prefix}pioneer_{city}",
-                password=secrets.token_urlsafe(16),
-                secret=secrets.token_urlsafe(32),
                 base_port=base_port + 10 * index,
+                user_prefix=user_prefix,
                 peers=[c for c in FEDERATED_CITIES if c != city],
             )
         )
@@ -211,7 +285,7 @@ def service_env(deployment: Deployment, service: str) -> dict[str, str]:
             "PIONEER_HOME": str(home()),
             "DEPLOYMENT": deployment.name,
             "CITIES": ",".join(deployment.cities),
-            "AMQP_URI": deployment.amqp_uri(),
+            "AMQP_URI": deployment.amqp_uri(role=service),  # the service's own broker user
             "DATABASE_URL": deployment.database_url(service),
             "JWT_SECRET": deployment.secret,
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{deployment.port(service)}",
@@ -343,25 +417,48 @@ def _api(method: str, path: str, body: Any = None) -> requests.Response:
 
 
 def prepare_vhost(deployment: Deployment) -> None:
-    """Vhost, user and permissions, then the handler queues pre-declared from the code."""
+    """Vhost, the deployment's least-privilege users (and no other user's rights on the vhost
+    but the administrator's), then the topology pre-declared from the code."""
+    from .definitions import bind_peers_queues, grants, topology
+
     vhost = quote(deployment.vhost, safe="")
     _api("PUT", f"vhosts/{vhost}")
-    if deployment.user != "guest":
-        _api("PUT", f"users/{deployment.user}", {"password": deployment.password, "tags": ""})
-        _api(
-            "PUT",
-            f"permissions/{vhost}/{deployment.user}",
-            {"configure": ".*", "write": ".*", "read": ".*"},
-        )
     _api(
         "PUT",
-        f"permissions/{vhost}/{RABBIT_ADMIN[0]}",
+        f"permissions/{vhost}/{quote(RABBIT_ADMIN[0], safe='')}",
         {"configure": ".*", "write": ".*", "read": ".*"},
     )
-    from .definitions import bind_peers_queues, topology
-
-    _api("POST", f"definitions/{vhost}", topology(built_services()))
-    bind_peers_queues(deployment.amqp_uri(), built_services())
+    services = built_services()
+    expected = {RABBIT_ADMIN[0]}
+    for role, grant in grants(services).items():
+        user = quote(deployment.broker_user(role), safe="")
+        expected.add(deployment.broker_user(role))
+        _api(
+            "PUT",
+            f"users/{user}",
+            {"password": deployment.broker_password(role), "tags": ",".join(grant.tags)},
+        )
+        _api(
+            "PUT",
+            f"permissions/{vhost}/{user}",
+            {"configure": grant.configure, "write": grant.write, "read": grant.read},
+        )
+        _api("DELETE", f"topic-permissions/{vhost}/{user}")
+        for exchange, (write, read) in sorted(grant.topics.items()):
+            _api(
+                "PUT",
+                f"topic-permissions/{vhost}/{user}",
+                {"exchange": exchange, "write": write, "read": read},
+            )
+    # Whoever else had rights here (guest or the one all-powerful user of an older record)
+    # loses them: the vhost's users are exactly the deployment's.
+    for entry in _api("GET", f"vhosts/{vhost}/permissions").json():
+        if entry["user"] not in expected:
+            _api("DELETE", f"permissions/{vhost}/{quote(entry['user'], safe='')}")
+            _api("DELETE", f"topic-permissions/{vhost}/{quote(entry['user'], safe='')}")
+    _api("POST", f"definitions/{vhost}", topology(services))
+    for service in services:  # each service declares its own peers-only routes
+        bind_peers_queues(deployment.amqp_uri(role=service), [service])
 
 
 def link_federation(deployments: list[Deployment]) -> None:
@@ -376,7 +473,8 @@ def link_federation(deployments: list[Deployment]) -> None:
                 f"parameters/federation-upstream/{vhost}/{peer.name}",
                 {
                     "value": {
-                        "uri": peer.amqp_uri(),
+                        # the peer's federation user, which only reads its events exchanges
+                        "uri": peer.amqp_uri(role=FEDERATION),
                         "max-hops": 1,
                         "ack-mode": "on-confirm",
                         "trust-user-id": False,
