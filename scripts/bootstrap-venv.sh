@@ -33,6 +33,6 @@ for svc in services/*/pyproject.toml; do
   [ -f "$svc" ] && targets+=(-e "$(dirname "$svc")")
 done
 "${PIP[@]}" install --no-build-isolation -c requirements.lock "${targets[@]}" \
-  pytest pytest-timeout ruff
+  pytest pytest-timeout ruff hypothesis hypothesis-jsonschema
 touch .venv/.installed
 echo "venv: ready (.venv)"

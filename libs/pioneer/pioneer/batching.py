@@ -25,7 +25,7 @@ from nameko.events import SERVICE_POOL
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import QueueConsumer
 
-from .entrypoints import ReliableEventHandler, envelope_of
+from .entrypoints import AnswersUndecodable, ReliableEventHandler, envelope_of
 from .errors import CONTRACT_ERRORS
 from .events import Event
 from .federation import declare_peers_route, peers_queue
@@ -34,7 +34,7 @@ from .kernel import outcome_of
 MAX_BATCH = 100
 
 
-class BatchQueueConsumer(QueueConsumer):
+class BatchQueueConsumer(AnswersUndecodable, QueueConsumer):
     """nameko's queue consumer for batch handlers, on a connection of its own.
 
     Its prefetch is twice the largest batch, so the next batch arrives while one is handled

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from nameko.constants import (
 )
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.exceptions import UnserializableValueError, serialize
+from nameko.messaging import QueueConsumer
 from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
 from nameko.timer import Timer
 from pydantic import BaseModel, ConfigDict, create_model
@@ -83,11 +85,17 @@ class ReplyPublisher:
         )
 
     def send(
-        self, message: Any, result: Any, exc_info: Any, call_id: str | None = None
+        self,
+        message: Any,
+        result: Any,
+        exc_info: Any,
+        call_id: str | None = None,
+        serializer: str | None = None,
     ) -> tuple[Any, Any]:
-        """Reply to ``message`` with ``result`` or the error of ``exc_info``. An error that is
-        not one of the contract's keeps its type but not its text, which may carry data (a
-        database error's statement); the text is in the service's log under ``call_id``."""
+        """Reply to ``message`` with ``result`` or the error of ``exc_info`` (in ``serializer``,
+        by default the encoding of the request). An error that is not one of the contract's
+        keeps its type but not its text, which may carry data (a database error's statement);
+        the text is in the service's log under ``call_id``."""
         properties = message.properties
         options = {
             "exchange": self.exchange,
@@ -105,8 +113,11 @@ class ReplyPublisher:
                 return result, exc_info
             result = json.loads(result.body)  # the caller asked for another encoding
         error = None if exc_info is None else _reply_error(exc_info[1], call_id)
-        # Answer in the encoding of the request, as nameko does.
-        serializer = kombu.serialization.registry.type_to_name[properties["content_type"]]
+        # Answer in the encoding of the request, as nameko does; in JSON when the request's
+        # content type names no serializer (nameko would raise, and the container with it).
+        serializer = serializer or kombu.serialization.registry.type_to_name.get(
+            properties.get("content_type"), "json"
+        )
         try:
             self._publish({"result": result, "error": error}, serializer=serializer, **options)
         except EncodeError:
@@ -136,10 +147,72 @@ def _reply_error(exc: BaseException, call_id: str | None) -> dict[str, Any]:
     return error
 
 
-class ContractRpcConsumer(RpcConsumer):
-    """nameko's RPC consumer, replying through one ``ReplyPublisher``."""
+_log = logging.getLogger(__name__)
 
+
+def request_problem(body: Any) -> str | None:
+    """What makes ``body`` no RPC request (``{"args": [...], "kwargs": {...}}``), or None."""
+    if not isinstance(body, dict):
+        return "must be an object with args and kwargs"
+    if not isinstance(body.get("args"), list):
+        return "args must be a list"
+    if not isinstance(body.get("kwargs"), dict):
+        return "kwargs must be an object"
+    return None
+
+
+def _refusal(problem: str) -> tuple[type, ValidationError, None]:
+    return (ValidationError, ValidationError("body", problem), None)
+
+
+class AnswersUndecodable:
+    """A queue consumer mixin for a message kombu cannot decode (not JSON, nested deeper than
+    the decoder goes, a content type it refuses): an RPC request is answered with a
+    ``ValidationError``, so its caller is not left waiting; anything else is acknowledged
+    without effect. Either way one short log line, without the body."""
+
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
+        """Answer (an RPC request) and acknowledge a message kombu could not decode."""
+        reply_to = (message.properties or {}).get("reply_to")
+        exchange = (message.delivery_info or {}).get("exchange")
+        config = self.container.config  # type: ignore[attr-defined]
+        if reply_to and exchange == get_rpc_exchange(config).name:
+            replies = getattr(self, "_replies", None)
+            if replies is None:
+                replies = self._replies = ReplyPublisher(config)
+            try:
+                problem = f"not a JSON request ({type(exc).__name__})"
+                replies.send(message, None, _refusal(problem), serializer="json")
+            except Exception as error:  # the reply is a courtesy; the ack below must happen
+                _log.warning("undecodable request not answered: %s", type(error).__name__)
+        _log.warning(
+            "undecodable message acknowledged: %s (routing key %.100s, content type %.100s)",
+            type(exc).__name__,
+            (message.delivery_info or {}).get("routing_key"),
+            message.content_type,
+        )
+        message.ack()
+
+
+class ContractQueueConsumer(AnswersUndecodable, QueueConsumer):
+    """nameko's queue consumer for RPC and event handlers, with ``AnswersUndecodable``."""
+
+
+class ContractRpcConsumer(RpcConsumer):
+    """nameko's RPC consumer, replying through one ``ReplyPublisher``; a body that is no
+    request (nameko would answer ``MalformedRequest`` or a ``TypeError``) is refused with a
+    ``ValidationError``."""
+
+    queue_consumer = ContractQueueConsumer()
     replies: ReplyPublisher | None = None
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        """Refuse a body that is no request; hand the rest to nameko."""
+        problem = request_problem(body)
+        if problem is not None:
+            self.handle_result(message, None, _refusal(problem))
+            return
+        super().handle_message(body, message)
 
     def handle_result(
         self, message: Any, result: Any, exc_info: Any, call_id: str | None = None
@@ -290,6 +363,7 @@ class ReliableEventHandler(EventHandler):
     """
 
     kernel = Kernel()
+    queue_consumer = ContractQueueConsumer()
 
     def handle_message(self, body: Any, message: Any) -> None:
         if not self.screened(body, message):
@@ -312,6 +386,10 @@ class ReliableEventHandler(EventHandler):
             raise PoisonMessage(problem)
         except PoisonMessage:
             self.handle_result(message, None, None, sys.exc_info())
+        # Counted as every event is, by outcome: no worker ran to count it.
+        self.kernel.metrics.events_handled.labels(
+            self.container.service_name, self.method_name, "refused"
+        ).inc()
         return True
 
     def handle_result(

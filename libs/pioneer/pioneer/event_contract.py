@@ -20,6 +20,7 @@ from .schedule import ScheduleError, parse_hhmm, parse_rule
 # Every number an event carries is bounded, so a forged or broken one cannot mint points,
 # push a version out of reach or overflow a column; every id is a record id.
 RecordId = Annotated[str, StringConstraints(pattern=ids.ID_PATTERN)]
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=64)]  # as the envelope's
 City = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 Version = Annotated[int, Field(ge=1, le=2**31 - 1)]
@@ -287,15 +288,15 @@ class PointsChanged(EventData):
     reason: Text
     balance: Balance
     at: datetime
-    source_event_id: str | None = None
-    redemption_id: str | None = None
-    item_id: str | None = None
-    item_name: str | None = None
+    source_event_id: EventId | None = None
+    redemption_id: RecordId | None = None
+    item_id: RecordId | None = None
+    item_name: Text | None = None
     quantity: Annotated[int, Field(ge=1, le=1000)] | None = None
     # Optional additions by the points service: the entry's kind (``checkin``, ``wish``,
     # ``request``, ``rating_bonus``, ``adjust``, ``redeem``, ``reverse``) and whether it counts
     # towards rankings (earnings and adjustments do; redemptions and their reversals do not).
-    kind: str | None = None
+    kind: Annotated[str, StringConstraints(max_length=32)] | None = None
     ranked: bool | None = None
 
     @model_validator(mode="after")

@@ -61,7 +61,9 @@ FEDERATED_HEADER = "x-received-from"
 def origin_problem(body: Any, federated: bool, cities: list[str], event_type: str) -> str | None:
     """Why a message cannot be what it says it is, or None. A deployment publishes events of
     its own cities only (``origin_city`` served here), and peers' events reach it only as
-    federated copies; an event's type is the one its queue is bound for."""
+    federated copies, each about a record of the peer's own city (its home deployment is the
+    one that writes it, so ``city`` is ``origin_city``); an event's type is the one its queue
+    is bound for."""
     if not isinstance(body, dict):
         return None  # not an envelope at all: parsing parks it
     kind, origin = body.get("type"), body.get("origin_city")
@@ -71,6 +73,10 @@ def origin_problem(body: Any, federated: bool, cities: list[str], event_type: st
         return f"a {kind[:64]!r} event on the queue of {event_type!r}"
     if not federated and origin not in cities:
         return f"published here but from {origin[:32]!r}, a city this deployment does not serve"
+    if federated and body.get("city") != origin:
+        return (
+            f"a peer's copy from {origin[:32]!r} about a record of {str(body.get('city'))[:32]!r}"
+        )
     return None
 
 

@@ -11,6 +11,9 @@ Fixtures:
 - ``dispatch_event``: publish an envelope as another service would.
 - ``admin``: an RPC client with a cixi admin token; ``database``/``count_rows``: the service
   under test's database; ``enrol``: a volunteer in the service's replica, by event.
+
+At the end of a session that ran the hostile-input suite (``pioneer.testing.hostile``) it
+prints how many cases ran, per service, kind and database.
 """
 
 from __future__ import annotations
@@ -50,6 +53,18 @@ def _prompt_consumer_stop() -> None:
     from nameko.messaging import QueueConsumer
 
     QueueConsumer.consume = partialmethod(ConsumerMixin.consume, safety_interval=0.1)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """How many hostile-input cases ran, per service, kind and database (``hostile.SUMMARY``)."""
+    from . import hostile
+
+    if not hostile.SUMMARY:
+        return
+    terminalreporter.section("hostile input")
+    for (service, what, backend), cases in sorted(hostile.SUMMARY.items()):
+        terminalreporter.write_line(f"{service:<10} {what:<10} {backend:<10} {cases:>6} cases")
+    terminalreporter.write_line(f"{'total':<32} {sum(hostile.SUMMARY.values()):>6} cases")
 
 
 from .fixtures import *  # noqa: E402, F403

@@ -10,7 +10,7 @@ from typing import Any
 from pioneer import clock
 from pioneer.catalog import Catalog
 from pioneer.event_contract import PointsChanged, RequestChanged, VolunteerChanged, WishChanged
-from pioneer.events import Event, read_data
+from pioneer.events import Event, read_data, require_reachable
 
 from .. import domain, presenters, words
 from ..domain import Notice, Prefs
@@ -109,6 +109,9 @@ def request_changed(uow: Any, event: Event, catalog: Catalog, cities: Collection
         domain.HeldOffer(h.volunteer_id, h.offered_version, h.status == "open")
         for h in uow.store.offer_holds(request.request_id)
     ]
+    # Offers end by version: a forged version out of reach would keep them open for good.
+    newest = max((offer.offered_version for offer in held), default=None)
+    require_reachable(request.version, newest, "request")
     changes = domain.offer_changes(
         held, event.type, request.version, request.offered_to, request.volunteer_id
     )

@@ -154,6 +154,17 @@ def test_offers_end_for_those_who_lost_them_and_not_for_their_own_acts(uow):
     assert (request_id, late) not in uow.store.holds and uow.store.rows_of(late) == []
 
 
+def test_a_request_version_out_of_reach_of_the_held_offers_is_parked(uow):
+    volunteer_id, request_id = ids.new_id("cixi", "vol"), ids.new_id("cixi", "req")
+    changed(uow, "request_dispatched", request_id, 2, offered_to=[volunteer_id])
+    # A forged jump would make every genuine later event look older and keep the offer open.
+    with pytest.raises(PoisonMessage, match="jumps more than"):
+        changed(uow, "request_cancelled", request_id, 2**31 - 1, status="cancelled", offered_to=[])
+    with pytest.raises(PoisonMessage, match="jumps more than"):
+        changed(uow, "request_dispatched", ids.new_id("cixi", "req"), 5000, offered_to=[])
+    assert uow.store.holds[(request_id, volunteer_id)].status == "open"
+
+
 def test_an_accepted_request_tells_the_others_it_was_taken_and_a_cancel_withdraws(uow):
     a, b = ids.new_id("cixi", "vol"), ids.new_id("cixi", "vol")
     request_id = ids.new_id("cixi", "req")
