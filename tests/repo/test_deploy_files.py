@@ -246,3 +246,16 @@ def test_api_reference_matches_the_code():
         path = ROOT / "docs" / "api" / f"{name}.md"
         assert path.exists(), f"run `make docs` ({path} is missing)"
         assert path.read_text() == render(name), f"run `make docs` ({path} is stale)"
+
+
+def test_every_event_a_service_publishes_or_consumes_has_its_data_model_in_the_contract():
+    from pioneer.definitions import handler_bindings
+    from pioneer.event_contract import DATA_OF
+    from pioneer.registry import service_class
+
+    for name in built_services():
+        published = getattr(service_class(name), "publishes", ())
+        assert published, f"{name} declares no `publishes`"
+        assert set(published) <= set(DATA_OF), f"{name}: {set(published) - set(DATA_OF)}"
+        consumed = {b["routing_key"] for b in handler_bindings(name)}
+        assert consumed <= set(DATA_OF), f"{name} consumes {consumed - set(DATA_OF)}"

@@ -15,7 +15,8 @@ from nameko.rpc import Rpc
 
 from .auth import ROLES
 from .definitions import handler_bindings
-from .registry import default_port, service_class
+from .event_contract import DATA_OF
+from .registry import built_services, default_port, service_class
 
 
 def rpc_methods(cls: type) -> list[tuple[str, Any]]:
@@ -100,6 +101,70 @@ def _access_table(cls: type) -> list[str]:
     return [*lines, ""]
 
 
+def _consumers(event_type: str, source: str) -> list[str]:
+    """The built services with a handler bound for ``event_type`` from ``source``."""
+    return [
+        name
+        for name in built_services()
+        if any(
+            b["source"] == source and b["routing_key"] == event_type for b in handler_bindings(name)
+        )
+    ]
+
+
+def _published(service: str, publishes: tuple[str, ...]) -> list[str]:
+    """Each published event type, who consumes it, and its data's fields (``DATA_OF``), one
+    table per data model."""
+    if not publishes:
+        return []
+    lines = [
+        "## Events published",
+        "",
+        f"On the exchange `{service}.events` (routing key = type), from the outbox, in the"
+        " envelope of the contract; `data` holds exactly the fields below (consumers ignore"
+        " fields they do not know, so a field is only ever added).",
+        "",
+    ]
+    by_model: dict[Any, list[str]] = {}
+    for event_type in publishes:
+        by_model.setdefault(DATA_OF[event_type], []).append(event_type)
+    for model, event_types in by_model.items():
+        lines += [
+            "| event | consumed by |",
+            "|---|---|",
+            *[
+                f"| `{t}` | {', '.join(_consumers(t, service)) or '(outside systems only)'} |"
+                for t in event_types
+            ],
+            "",
+            _markdown(inspect.cleandoc(model.__dict__.get("__doc__") or "")),
+            "",
+            *_field_table(model.model_json_schema()),
+            "",
+        ]
+    return lines
+
+
+def _field_table(schema: dict[str, Any]) -> list[str]:
+    defs = schema.get("$defs", {})
+    required = set(schema.get("required", []))
+    rows = ["| field | type | required |", "|---|---|---|"]
+    for field, prop in schema.get("properties", {}).items():
+        yes = "yes" if field in required else "no"
+        rows.append(f"| `{field}` | {_cell(_type_text(prop, defs))} | {yes} |")
+    for name, nested in defs.items():
+        fields = ", ".join(
+            f"`{field}` {_type_text(prop, defs)}" for field, prop in nested["properties"].items()
+        )
+        rows += ["", f"`{name}`: {fields}."]
+    return rows
+
+
+def _markdown(docstring: str) -> str:
+    """A docstring's reST literals as Markdown code."""
+    return docstring.replace("``", "`")
+
+
 def render(service: str) -> str:
     """The Markdown reference of one built service."""
     cls = service_class(service)
@@ -126,16 +191,7 @@ def render(service: str) -> str:
         if rows:
             lines += ["| argument | type | required | default |", "|---|---|---|---|", *rows, ""]
         models.update(_models(fn))
-    publishes = getattr(cls, "publishes", ())
-    if publishes:
-        lines += [
-            "## Events published",
-            "",
-            f"On the exchange `{service}.events` (routing key = type), from the outbox:",
-            "",
-            *[f"- `{event}`" for event in publishes],
-            "",
-        ]
+    lines += _published(service, getattr(cls, "publishes", ()))
     bindings = handler_bindings(service)
     if bindings:
         lines += ["## Events consumed", "", "| exchange | type | queue |", "|---|---|---|"]

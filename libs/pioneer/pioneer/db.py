@@ -43,6 +43,7 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 from . import clock
+from .event_contract import wire_data
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -356,7 +357,7 @@ class UnitOfWork:
 
     def emit(self, event_type: str, city: str, data: BaseModel | dict[str, Any]) -> dict[str, Any]:
         """Record an event about a record of ``city``; it is published once this commits."""
-        payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+        payload = wire_data(event_type, data)
         origin = city if city in self._cities else self._cities[0]
         env = envelope(event_type, city, origin, payload)
         self._outbox_rows.append(

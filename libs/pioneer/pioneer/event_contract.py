@@ -1,17 +1,19 @@
 """The event contract (the published language): the data of every event type.
 
 Producers build ``data`` from these models and consumers read it through them
-(``pioneer.events.read_data``), so an event's shape is defined once, here. Event data carries
-no unmasked personal data: phones are masked and beneficiary or requester contacts never
-travel in events.
+(``pioneer.events.read_data``), so an event's shape is defined once, here, and ``DATA_OF``
+names the model of every event type. Event data carries what its consumers use and no personal
+detail: no volunteer's name, phone, community, party membership or availability, and never a
+beneficiary's or requester's contacts. The API reference (``docs/api``) lists each event's
+fields and consumers.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from . import ids
 from .events import EventData
@@ -28,6 +30,8 @@ Count = Annotated[int, Field(ge=0, le=1_000_000)]
 ActivityPoints = Annotated[int, Field(ge=0, le=10_000)]  # as stations' create_activity allows
 Hours = Annotated[float, Field(ge=0, le=720, allow_inf_nan=False)]  # an activity is <= 30 days
 Cards = Annotated[int, Field(ge=0, le=3)]
+ServiceCode = Annotated[str, StringConstraints(max_length=64)]
+ReasonCode = Annotated[str, StringConstraints(max_length=64)]
 Rating = Annotated[int, Field(ge=1, le=5)]
 PointsDelta = Annotated[int, Field(ge=-10_000_000, le=10_000_000)]
 Balance = Annotated[int, Field(ge=0, le=2**31 - 1)]
@@ -69,6 +73,11 @@ VolunteerStatus = Literal["active", "suspended", "removed"]
 class VolunteerChanged(EventData):
     """``volunteer_registered``, ``_updated``, ``_suspended``, ``_reinstated``, ``_removed``.
 
+    What the replicas use and nothing more: standing (``status``, ``suspended_until``,
+    ``cards``, and the ``reason`` code of a discipline change), ``skills`` and ``location`` for
+    dispatch and the service circle, ``teams`` for points' team rankings. The volunteer's name,
+    phone, district, community, party membership and availability stay in the volunteers
+    service (``get_volunteer``, scoped by role): they reach no queue and no federated city.
     ``version`` grows with every change of the volunteer, so a replica applies an event only if
     it is newer than what it holds (events may arrive out of order).
     """
@@ -79,15 +88,9 @@ class VolunteerChanged(EventData):
     status: VolunteerStatus
     suspended_until: datetime | None = None
     cards: Cards = 0
-    name: str | None = None
-    phone: str | None = None  # masked
-    district: str | None = None
-    community: str | None = None
-    is_party_member: bool | None = None
-    skills: list[str] = []
+    skills: Annotated[list[ServiceCode], Field(max_length=100)] = []
     location: Point | None = None
-    availability: ScheduleData = []
-    reason: Text | None = None
+    reason: ReasonCode | None = None
     # The ids of the teams the volunteer belongs to (``None``: not told, from older producers).
     teams: Annotated[list[RecordId], Field(max_length=1000)] | None = None
 
@@ -98,6 +101,9 @@ class VolunteerChanged(EventData):
 
 
 class ComplaintUpheld(EventData):
+    """``complaint_upheld``: a complaint about a volunteer was upheld; ``level`` is the rung of
+    the ladder it reached and ``cards`` the volunteer's count of upheld complaints."""
+
     complaint_id: RecordId
     volunteer_id: RecordId
     city: City
@@ -172,6 +178,8 @@ class PostClaimChanged(EventData):
 
 
 class ActivityCreated(EventData):
+    """``activity_created``: an activity of a station, open for check-in by QR code."""
+
     activity_id: RecordId
     station_id: RecordId
     title: str
@@ -183,6 +191,9 @@ class ActivityCreated(EventData):
 
 
 class VolunteerCheckedIn(EventData):
+    """``volunteer_checked_in``: a volunteer (of any city) checked in to an activity; points
+    credits ``points`` and ``hours`` to the volunteer's home city."""
+
     activity_id: RecordId
     station_id: RecordId
     volunteer_id: RecordId
@@ -303,3 +314,48 @@ class PointsChanged(EventData):
     def _of_its_city(self) -> PointsChanged:
         _homed(self.volunteer_id, self.city, "volunteer")
         return self
+
+
+# --- every event type -------------------------------------------------------------------------
+
+
+def _of(model: type[EventData], *event_types: str) -> dict[str, type[EventData]]:
+    return dict.fromkeys(event_types, model)
+
+
+_WISH_STEPS = ("submitted", "published", "rejected", "claimed", "released", "fulfilled")
+_REQUEST_STEPS = ("raised", "dispatched", "accepted", "declined", "completed", "rated")
+
+# The data model of every event type: what a producer must send and a consumer may read.
+DATA_OF: dict[str, type[EventData]] = {
+    **_of(
+        VolunteerChanged,
+        *(f"volunteer_{s}" for s in ("registered", "updated", "suspended", "reinstated")),
+        "volunteer_removed",
+    ),
+    "complaint_upheld": ComplaintUpheld,
+    **_of(NotificationDelivered, "notification_sent", "notification_failed"),
+    **_of(StationChanged, "station_created", "station_updated"),
+    **_of(PostClaimChanged, "post_claimed", "post_released"),
+    "activity_created": ActivityCreated,
+    "volunteer_checked_in": VolunteerCheckedIn,
+    **_of(WishChanged, *(f"wish_{s}" for s in (*_WISH_STEPS, "closed", "expired", "cancelled"))),
+    **_of(
+        RequestChanged,
+        *(f"request_{s}" for s in (*_REQUEST_STEPS, "unassigned", "cancelled")),
+    ),
+    "complaint_filed": ComplaintFiled,
+    **_of(PointsChanged, "points_awarded", "points_redeemed", "points_reversed"),
+}
+
+
+def wire_data(event_type: str, data: EventData | dict[str, Any]) -> dict[str, Any]:
+    """``data`` of ``event_type`` as it is published: through the type's contract model, so an
+    event carries exactly the fields ``DATA_OF`` documents (a dict is validated, a model must be
+    the type's own). Types outside the contract (a test service's) pass as they are."""
+    model = DATA_OF.get(event_type)
+    if model is None:
+        return data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data)
+    if isinstance(data, BaseModel) and not isinstance(data, model):
+        raise TypeError(f"{event_type} carries {model.__name__}, not {type(data).__name__}")
+    return (data if isinstance(data, model) else model.model_validate(data)).model_dump(mode="json")

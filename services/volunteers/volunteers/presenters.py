@@ -68,8 +68,9 @@ def volunteer_out(row: Any, admin: bool, distance_m: float | None = None) -> Vol
 def volunteer_event(
     row: Any, reason: str | None = None, teams: list[str] | None = None
 ) -> VolunteerChanged:
-    """The volunteer as it now is, phone masked, for ``volunteer_*`` events; ``teams`` are the
-    ids of the teams it belongs to (points ranks by team from them)."""
+    """The volunteer as the replicas need it, for ``volunteer_*`` events (no name, phone or
+    other personal detail: see ``VolunteerChanged``); ``teams`` are the ids of the teams it
+    belongs to (points ranks by team from them)."""
     return VolunteerChanged(
         volunteer_id=row.id,
         city=row.city,
@@ -77,14 +78,8 @@ def volunteer_event(
         status=row.status,
         suspended_until=row.suspended_until,
         cards=row.cards,
-        name=row.name,
-        phone=mask_phone(row.phone),
-        district=row.district,
-        community=row.community,
-        is_party_member=row.is_party_member,
         skills=list(row.skills),
         location=_location(row),
-        availability=list(row.availability),
         reason=reason,
         teams=teams,
     )

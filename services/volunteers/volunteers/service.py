@@ -51,6 +51,14 @@ class VolunteersService(PioneerService):
     name = "volunteers"
     settings_model = VolunteersSettings
     store_class = VolunteersStore
+    publishes = (
+        "volunteer_registered",
+        "volunteer_updated",
+        "volunteer_suspended",
+        "volunteer_reinstated",
+        "volunteer_removed",
+        "complaint_upheld",
+    )
     migrations = str(Path(__file__).parent / "migrations")
 
     @rpc(

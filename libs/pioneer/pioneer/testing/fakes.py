@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..db import envelope
+from ..event_contract import wire_data
 
 
 class FakeUnitOfWork:
@@ -52,7 +53,7 @@ class FakeUnitOfWork:
 
     def emit(self, event_type: str, city: str, data: BaseModel | dict[str, Any]) -> dict[str, Any]:
         """Keep the event; it counts as published once the unit of work commits."""
-        payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+        payload = wire_data(event_type, data)
         origin = city if city in self.cities else self.cities[0]
         env = envelope(event_type, city, origin, payload)
         self._pending.append(env)

@@ -761,45 +761,10 @@ HERE = {"lat": 30.2113, "lon": 121.4398}
 
 
 def event_models() -> dict[str, type]:
-    """The contract model of each event type's data (``pioneer.event_contract``)."""
-    from .. import event_contract as c
+    """The contract model of each event type's data (``pioneer.event_contract.DATA_OF``)."""
+    from ..event_contract import DATA_OF
 
-    models: dict[str, type] = {}
-    for name in ("registered", "updated", "suspended", "reinstated", "removed"):
-        models[f"volunteer_{name}"] = c.VolunteerChanged
-    models["complaint_upheld"] = c.ComplaintUpheld
-    models["notification_sent"] = models["notification_failed"] = c.NotificationDelivered
-    models["station_created"] = models["station_updated"] = c.StationChanged
-    models["post_claimed"] = models["post_released"] = c.PostClaimChanged
-    models["activity_created"] = c.ActivityCreated
-    models["volunteer_checked_in"] = c.VolunteerCheckedIn
-    for name in [
-        "submitted",
-        "published",
-        "rejected",
-        "claimed",
-        "released",
-        "fulfilled",
-        "closed",
-        "expired",
-        "cancelled",
-    ]:
-        models[f"wish_{name}"] = c.WishChanged
-    for name in [
-        "raised",
-        "dispatched",
-        "accepted",
-        "declined",
-        "completed",
-        "rated",
-        "unassigned",
-        "cancelled",
-    ]:
-        models[f"request_{name}"] = c.RequestChanged
-    models["complaint_filed"] = c.ComplaintFiled
-    for name in ("awarded", "redeemed", "reversed"):
-        models[f"points_{name}"] = c.PointsChanged
-    return models
+    return dict(DATA_OF)
 
 
 def genuine_data(event_type: str, city: str) -> dict[str, Any]:
@@ -822,7 +787,6 @@ def genuine_data(event_type: str, city: str) -> dict[str, Any]:
             "cards": 1 if status == "suspended" else 0,
             "skills": ["repair"],
             "location": dict(HERE),
-            "availability": [],
             "teams": [],
         }
     if family == "station":

@@ -14,7 +14,7 @@ from stations_testdata import FANGJIAHETOU, station_data
 from pioneer import clock, geo, ids
 from pioneer.db import make_engine, migrate
 from pioneer.dlq import list_dead_letters
-from pioneer.testing.fixtures import volunteer_event, wait_for
+from pioneer.testing.fixtures import wait_for
 from pioneer.testing.garbage import (
     HOSTILE_WINDOWS,
     NEVER_OCCURRING_RRULES,
@@ -116,18 +116,6 @@ def test_a_peers_station_with_a_hostile_rule_is_parked(
         "stations", "search_nearby", FANGJIAHETOU, 1000, open_at=next_local(SATURDAY, "10:00")
     )
     assert nearby["items"] == []
-
-
-def test_a_volunteer_event_with_a_hostile_availability_is_parked(
-    stations, admin, dispatch_event, amqp_uri
-):
-    volunteer_id = ids.new_id("cixi", "vol")
-    data = volunteer_event(volunteer_id)
-    data["availability"] = [UNREADABLE_WINDOWS[0]]
-    sent = dispatch_event("volunteers", "volunteer_registered", "cixi", data)
-    [message] = wait_for(lambda: parked(amqp_uri, sent["event_id"]), timeout=15)
-    assert "data.availability.0" in message["error"]
-    answers_ping_within(admin, "stations")
 
 
 def test_the_upgrade_drops_entries_no_evaluation_can_read(db_url):

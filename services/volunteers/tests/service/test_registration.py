@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import eventlet
 import pytest
 from nameko.exceptions import RemoteError
@@ -51,12 +53,14 @@ def test_register_get_update_with_masking_and_events(volunteers, admin, rpc, tok
     registered = watch.wait_for("volunteer_registered")[0]
     assert registered["city"] == "cixi" and registered["origin_city"] == "cixi"
     assert registered["data"]["volunteer_id"] == vid and registered["data"]["version"] == 1
-    assert registered["data"]["phone"] == masked(data["phone"])
+    # No personal detail travels: not the name, the phone (even masked) or the community.
+    assert not {"name", "phone", "community", "is_party_member"} & set(registered["data"])
     assert registered["data"]["status"] == "active" and registered["data"]["location"] == LONGSHAN
     changed = watch.wait_for("volunteer_updated")[0]["data"]
-    assert changed["version"] == 2 and changed["phone"] == masked(phone2)
+    assert changed["version"] == 2 and "phone" not in changed
     assert changed["skills"] == ["elderly_care"] and changed["location"] is None
-    assert data["phone"] not in str(watch.events) and phone2 not in str(watch.events)
+    for detail in (data["phone"], phone2, masked(phone2), data["name"], data["community"]):
+        assert detail not in json.dumps(watch.events, ensure_ascii=False)
 
 
 def test_a_volunteer_reads_and_edits_only_itself(volunteers, admin, rpc, token):

@@ -3,6 +3,7 @@ what is written, what is emitted, and that a refusal writes nothing. No broker, 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from volunteers_testdata import LONGSHAN, WEEKENDS, masked, new_phone, volunteer
 from pioneer import auth, clock, ids
 from pioneer.catalog import Catalog
 from pioneer.errors import Conflict, NotFound, Suspended, ValidationError
+from pioneer.event_contract import VolunteerChanged
 from pioneer.testing.fakes import FakeUnitOfWork
 from pioneer.testing.moments import SATURDAY, WEDNESDAY, next_local
 from volunteers.schemas import CommitmentIn, ComplaintIn, TeamIn, VolunteerChanges, VolunteerIn
@@ -75,11 +77,16 @@ def uphold(uow, volunteer_id):
 # --- registration and profiles ------------------------------------------------------------------
 
 
-def test_registration_is_announced_with_the_phone_masked(uow):
+def test_registration_is_announced_without_personal_details(uow):
     made = register(uow)
     assert made.id.startswith("cixi-vol-") and made.version == 1 and made.phone.isdigit()
     [event] = uow.of_type("volunteer_registered")
-    assert event["data"]["phone"] == masked(made.phone) and event["data"]["teams"] == []
+    assert event["data"]["teams"] == [] and event["data"]["skills"] == made.skills
+    # What the replicas use, and no name, phone, community, party membership or availability.
+    assert set(event["data"]) == set(VolunteerChanged.model_fields)
+    assert not {"name", "phone", "district", "community", "is_party_member"} & set(event["data"])
+    for detail in (made.name, made.phone, masked(made.phone), made.community):
+        assert detail not in json.dumps(event, ensure_ascii=False)
     assert registration.get_volunteer(uow, ADMIN, made.id) == made
     for reader in (DISPATCHER, HAINING_ADMIN):
         assert registration.get_volunteer(uow, reader, made.id).phone == masked(made.phone)
