@@ -36,6 +36,8 @@ from . import schedule as schedule_bench  # noqa: E402
 from .harness import OUT, Bench  # noqa: E402
 from .measure import Result  # noqa: E402
 
+RAW_ECHO = "echo.echo (raw)"
+
 # Cixi: the city the stations are spread over (about 1,360 km² of land).
 CIXI_BOX = (30.05, 30.33, 121.05, 121.55)
 
@@ -126,6 +128,9 @@ def bench_stations(bench: Bench, args: argparse.Namespace, results: list[Result]
             echo.close()
         print(f"  a search_nearby page holds {len(sample['items'])} stations", flush=True)
         results.append(admin.run("stations.get_station", get, args.calls, server_pid=pid))
+        raw = bench.raw()
+        token = bench.token("admin", "cixi")
+        results.append(raw.run("stations.get_station (raw)", get, args.calls * 2, token))
         results.append(admin.run("stations.search_nearby", nearby, args.calls, server_pid=pid))
         results.append(
             admin.run("stations.search_nearby (1 client)", nearby, 500, 1, server_pid=pid)
@@ -149,16 +154,36 @@ def bench_stations(bench: Bench, args: argparse.Namespace, results: list[Result]
             post = {"title": f"岗位{i}", "category": codes[i % len(codes)], "capacity": 10_000}
             posts.append(cluster.stations.add_post(station_id=made[i], post=post)["id"])
 
-        admin.run("stations.add_post (seeding)", add_post, args.calls // len(volunteers) + 1)
+        # Distinct (post, volunteer) pairs for the proxy's claims, then for the raw ones.
+        raw_claims = args.calls * 2
+        admin.run(
+            "stations.add_post (seeding)",
+            add_post,
+            (args.calls + raw_claims) // len(volunteers) + 1,
+        )
         _wait_for_replica(bench, posts[0], volunteers[-1])
 
-        def claim(cluster: Any, i: int) -> None:
-            post_id = posts[i // len(volunteers)]
-            cluster.stations.claim_post(
-                post_id=post_id, volunteer_id=volunteers[i % len(volunteers)]
-            )
+        def claim_from(offset: int) -> Any:
+            def claim(cluster: Any, i: int) -> None:
+                pair = offset + i
+                cluster.stations.claim_post(
+                    post_id=posts[pair // len(volunteers)],
+                    volunteer_id=volunteers[pair % len(volunteers)],
+                )
 
-        results.append(admin.run("stations.claim_post", claim, args.calls, server_pid=pid))
+            return claim
+
+        results.append(admin.run("stations.claim_post", claim_from(0), args.calls, server_pid=pid))
+        bench.quiesce()
+        results.append(
+            raw.run(
+                "stations.claim_post (raw)",
+                claim_from(args.calls),
+                raw_claims,
+                token,
+                settle=bench.quiesce,
+            )
+        )
     finally:
         admin.close()
 
@@ -349,6 +374,14 @@ def bench_echo(bench: Bench, args: argparse.Namespace, results: list[Result]) ->
         results.append(echo.run("echo.echo (1 client)", call, 500, 1, server_pid=pid))
     finally:
         echo.close()
+    # The raw generator: its main row, then one client process fewer and one more. If one more
+    # raised echo's rate, the clients would be the limit.
+    raw = bench.raw()
+    calls = args.calls * 2
+    results.append(raw.run(RAW_ECHO, call, calls))
+    for processes in sorted({max(1, raw.processes - 1), raw.processes + 1}):
+        name = f"echo.echo (raw, {processes} client processes)"
+        results.append(raw.run(name, call, calls, processes=processes))
 
 
 def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
@@ -358,9 +391,12 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
     sized = by_name.get("echo.echo (search_nearby-sized reply)")
     # Event throughput is compared with the bare event handler measured in the same run.
     bare = by_name.get("echo: bare event handler")
+    raw_echo = by_name.get(RAW_ECHO)
     rows = []
     for r in results:
         base = echo_single if r.concurrency == 1 else echo
+        if r.generator != "proxy" and raw_echo is not None:
+            base = raw_echo  # each generator against its own echo
         if bare is not None and r.name in {bare.name, "points: check-in events credited"}:
             base = bare
         row = {**r.as_dict(), "ratio_to_echo": round(r.calls_per_s / base.calls_per_s, 2)}
@@ -394,6 +430,18 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
                 300,
             ),
         ]
+    # Issue 17's targets, under the raw generator.
+    targets += [
+        (f"{name} (raw) ≥ {bound} × echo", f"{name} (raw)", "ratio", bound)
+        for name, bound in [
+            ("stations.get_station", 0.9),
+            ("points.balance", 0.9),
+            ("points.leaderboard", 0.9),
+            ("notify.inbox", 0.9),
+            ("stations.claim_post", 0.5),
+            ("volunteers.register", 0.4),
+        ]
+    ]
     ratios = {row["name"]: row for row in rows}
     targets = [t for t in targets if t[1] in ratios]  # only what this run measured
     verdicts = []
@@ -413,6 +461,8 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
             "stations": args.stations,
             "calls": args.calls,
             "concurrency": args.concurrency,
+            "raw_processes": args.raw_processes,
+            "raw_inflight": args.raw_inflight,
             "wishes": args.wishes,
             "claims": args.claims,
             "volunteers": args.volunteers,
@@ -425,12 +475,16 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
         "targets": verdicts,
     }
     print(
-        f"\n{'measurement':<38}{'calls/s':>10}{'ratio':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+        f"\n{'measurement':<44}{'load':>9}{'calls/s':>10}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'srv µs':>8}{'client%':>8}"
     )
     for row in rows:
+        cpu = row["server_cpu_us_per_call"]
+        client = row["client_cpu_pct"]
         print(
-            f"{row['name']:<38}{row['calls_per_s']:>10.1f}{row['ratio_to_echo']:>8.2f}"
-            f"{row['p50_ms']:>9.2f}{row['p95_ms']:>9.2f}{row['p99_ms']:>9.2f}"
+            f"{row['name']:<44}{row['generator']:>9}{row['calls_per_s']:>10.1f}"
+            f"{row['ratio_to_echo']:>7.2f}{row['p50_ms']:>8.2f}{row['p99_ms']:>8.2f}"
+            f"{'' if cpu is None else f'{cpu:.0f}':>8}{'' if client is None else client:>8}"
         )
     print()
     for verdict in verdicts:
@@ -444,6 +498,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=3_000)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--radius", type=int, default=1000)
+    parser.add_argument(
+        "--raw-processes", type=int, default=2, help="client processes of the raw generator"
+    )
+    parser.add_argument(
+        "--raw-inflight", type=int, default=25, help="calls in flight per raw client process"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy every server process during the raw rows (var/bench/profiles/)",
+    )
     parser.add_argument(
         "--volunteers",
         type=int,
@@ -483,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     except BlockingIOError:
         print("bench: another run is in progress (var/bench/.lock); wait for it", file=sys.stderr)
         return 1
-    bench = Bench(args.concurrency)
+    bench = Bench(args.concurrency, args.raw_processes, args.raw_inflight, args.profile)
     results: list[Result] = []
     try:
         services = (

@@ -17,6 +17,7 @@ from pioneer import auth
 from pioneer.testing.broker import RabbitAdmin, amqp_uri_for
 from pioneer.testing.ports import free_port_block
 
+from .load import RawLoad, broker_pid
 from .measure import Clients
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,11 +27,21 @@ OUT = ROOT / "var" / "bench"
 class Bench:
     """The processes under test and their broker vhost; cleaned up by ``close``."""
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        raw_processes: int = 2,
+        raw_inflight: int = 25,
+        profile: bool = False,
+    ) -> None:
         from pioneer import launcher
 
         self.launcher = launcher
         self.concurrency = concurrency
+        self.raw_processes = raw_processes
+        self.raw_inflight = raw_inflight
+        self.profile = profile
+        self.services: list[str] = []
         self.admin = RabbitAdmin()
         if not self.admin.reachable():
             sys.exit("bench: RabbitMQ management API not reachable (run `make broker`)")
@@ -64,6 +75,7 @@ class Bench:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        self.services = list(services)
         for service in services:
             self.launcher.start_service(self.deployment, service)
         self.launcher.wait_until_answering(self.deployment, services)
@@ -90,6 +102,7 @@ class Bench:
                 queue["name"]
                 for queue in self.admin.queues(self.deployment.vhost)
                 if queue.get("messages", 0)
+                and queue.get("consumers", 0)  # a service not started here (``--only``) waits
                 and not queue["name"].endswith(".dlq")
                 and ".retry." not in queue["name"]
             ]
@@ -105,6 +118,22 @@ class Bench:
 
     def clients(self, authorization: str | None) -> Clients:
         return Clients(self.amqp_uri, authorization, self.concurrency)
+
+    def raw(self) -> RawLoad:
+        """The raw load generator (client processes speaking nameko's protocol) on this run."""
+        return RawLoad(
+            self.amqp_uri,
+            self.server_pids,
+            OUT / "run" / "load",
+            self.raw_processes,
+            self.raw_inflight,
+            OUT / "profiles" if self.profile else None,
+        )
+
+    def server_pids(self) -> dict[str, int | None]:
+        """Every process a call can make work for: the services, echo and the broker."""
+        pids = {service: self.pid(service) for service in [*self.services, "echo"]}
+        return {**pids, "rabbitmq": broker_pid()}
 
     def pid(self, service: str) -> int | None:
         """The process serving ``service`` (for its CPU time per call)."""

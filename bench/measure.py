@@ -1,4 +1,5 @@
-"""Throughput and latency of RPCs called by concurrent clients, each with its own proxy."""
+"""Throughput and latency of RPCs called by concurrent clients, each with its own proxy (the
+proxy rows; ``bench.load`` makes the raw rows)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ class Result:
     p99_ms: float
     errors: int
     server_cpu_us_per_call: float | None = None
+    # How the load was made: ``proxy`` (``ClusterRpcProxy`` clients in this process) or
+    # ``raw P×F`` (``bench.load``: P client processes, F calls in flight each).
+    generator: str = "proxy"
+    client_cpu_pct: float | None = None
+    cpu_us_per_call_by_process: dict[str, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

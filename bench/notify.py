@@ -208,6 +208,11 @@ def bench_notify(bench: Bench, args: argparse.Namespace, results: list[Result]) 
         results.append(
             reader.run("notify.inbox (1 client)", read, SINGLE_CLIENT_CALLS, 1, server_pid=pid)
         )
+        results.append(
+            bench.raw().run(
+                "notify.inbox (raw)", read, args.calls * 2, bench.token("admin", "cixi")
+            )
+        )
     finally:
         reader.close()
     return {

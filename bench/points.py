@@ -271,6 +271,18 @@ def bench_points(bench: Any, args: Any, results: list[Result], seeded: dict[str,
                 cluster.points.balance(volunteer_id=sample[i % len(sample)])
 
             results.append(platform.run("points.balance", balance, args.calls, server_pid=pid))
+            raw = bench.raw()
+            results.append(
+                raw.run("points.balance (raw)", balance, args.calls * 2, bench.token("admin", "*"))
+            )
+            results.append(
+                raw.run(
+                    "points.leaderboard (raw)",
+                    board,
+                    args.calls * 2,
+                    bench.token("admin", "haining"),
+                )
+            )
         finally:
             platform.close()
     finally:

@@ -440,7 +440,7 @@ def bench_volunteers(
         )
 
         # register: every call a new person with a new phone (139 + a serial unique in the run).
-        first = rng.randrange(10**8 - args.calls)
+        first = rng.randrange(10**8 - 3 * args.calls)
         # With ``--only volunteers`` no stations process follows the registrations.
         stations_running = bench.pid("stations") is not None
         before = _handled(bench, "stations", "on_volunteer_registered") if stations_running else 0
@@ -451,6 +451,19 @@ def bench_volunteers(
 
         results.append(admin.run("volunteers.register", register, args.calls, server_pid=pid))
         lag = _wait_for_fanout(bench, before, args.calls) if stations_running else None
+        bench.quiesce()
+
+        # The raw rows: new people again; the CPU counts until every consumer has applied them.
+        first += args.calls
+        results.append(
+            bench.raw().run(
+                "volunteers.register (raw)",
+                register,
+                args.calls * 2,
+                bench.token("admin", CITY),
+                settle=bench.quiesce,
+            )
+        )
         if lag is not None:
             print(
                 f"  stations' replica had all {args.calls:,} registrations {lag:.1f} s "
