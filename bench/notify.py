@@ -73,7 +73,8 @@ def seed_directory_by_events(
     from pioneer.replica import volunteer_replica
 
     engine = create_engine(bench.deployment.database_url("notify"))
-    dispatch = event_dispatcher({"AMQP_URI": bench.amqp_uri})
+    # Published as the volunteers service (only it may publish to volunteers.events).
+    dispatch = event_dispatcher({"AMQP_URI": bench.deployment.amqp_uri(role="volunteers")})
     volunteers = [ids.new_id("cixi", "vol") for _ in range(count)]
     # Earlier parts of a full run (volunteers' register) have put others into the replica.
     held = select(func.count()).select_from(volunteer_replica)
@@ -118,7 +119,8 @@ def fan_out(bench: Bench, expected: int) -> float:
     )
     try:
         started = time.monotonic()
-        event_dispatcher({"AMQP_URI": bench.amqp_uri})("wishes", "wish_published", envelope)
+        wishes_uri = bench.deployment.amqp_uri(role="wishes")
+        event_dispatcher({"AMQP_URI": wishes_uri})("wishes", "wish_published", envelope)
         while _count(engine, stored) < expected:
             if time.monotonic() - started > FANOUT_TIMEOUT_S:
                 raise RuntimeError(f"fewer than {expected} inbox rows after {FANOUT_TIMEOUT_S} s")

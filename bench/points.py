@@ -207,7 +207,8 @@ def bench_points(bench: Any, args: Any, results: list[Result], seeded: dict[str,
     with ClusterRpcProxy({"AMQP_URI": bench.amqp_uri}, timeout=30) as rpc:
         before = rpc.echo.checkins_handled()
         began = time.perf_counter()
-        _dispatch_all(bench.amqp_uri, "bench_stations", envelopes)
+        # echo is no Pioneer service and has no broker user: the administrator feeds it.
+        _dispatch_all(bench.admin_uri, "bench_stations", envelopes)
         ended = _until(lambda: rpc.echo.checkins_handled() - before, events)
     results.append(_event_result("echo: bare event handler", events, ended - began))
     # 2) The same envelopes (fresh ids) to points through stations.events.
@@ -228,7 +229,7 @@ def bench_points(bench: Any, args: Any, results: list[Result], seeded: dict[str,
     try:
         cpu_before = _cpu(bench.pid("points"))
         began = time.perf_counter()
-        _dispatch_all(bench.amqp_uri, "stations", envelopes)
+        _dispatch_all(bench.deployment.amqp_uri(role="stations"), "stations", envelopes)
         ended = _until(credited, events)
         cpu_after = _cpu(bench.pid("points"))
         with engine.connect() as conn:

@@ -114,6 +114,7 @@ processed_events = Table(
 
 # One statement, the same on SQLite (3.24+) and PostgreSQL, compiled once: a repeat of the
 # (event, handler) pair inserts nothing (rowcount 0) instead of a select then an insert.
+_OUTBOX_INSERT = insert(outbox)  # built once: every write of every service runs it
 _RECORD_PROCESSED = text(
     "INSERT INTO processed_events (event_id, handler, processed_at)"
     " VALUES (:event_id, :handler, :processed_at)"
@@ -346,7 +347,7 @@ class UnitOfWork:
             if exc_type is None:
                 if self._outbox_rows:
                     # One statement for every event of the unit of work, just before the commit.
-                    self.session.execute(insert(outbox), self._outbox_rows)
+                    self.session.execute(_OUTBOX_INSERT, self._outbox_rows)
                 self.session.commit()
             else:
                 self.session.rollback()

@@ -1,8 +1,9 @@
 """The outbox relay: publishes committed events to ``<service>.events`` with broker confirms.
 
-Rows are read in commit order, published with nameko's own ``Publisher`` (the machinery behind
-``EventDispatcher``, so ordinary ``@event_handler``s receive them) and marked published only
-after the broker confirmed them. A crash in between publishes a row twice, never loses it;
+Rows are read in commit order, published as nameko's ``EventDispatcher`` would (its exchange,
+the event type as routing key, so ordinary ``@event_handler``s receive them) a batch at a time
+with the confirms pipelined (``confirms``), and marked published only after the broker
+confirmed all of them. A crash in between publishes a row twice, never loses it;
 consumers are idempotent. On PostgreSQL, rows are locked ``FOR UPDATE SKIP LOCKED`` while in
 flight so replicas of a service share the work instead of repeating it.
 
@@ -20,12 +21,13 @@ import eventlet
 import kombu.pools
 from eventlet.queue import Empty, Full, LightQueue
 from kombu import Connection
-from nameko.constants import DEFAULT_RETRY_POLICY, DEFAULT_TRANSPORT_OPTIONS, PERSISTENT
+from nameko.constants import DEFAULT_TRANSPORT_OPTIONS
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import Engine, delete, func, select, update
 
 from . import clock
 from .backoff import backoff_s
+from .confirms import OutgoingMessage, PipelinedPublisher
 from .db import outbox, processed_events, refresh_statistics
 from .metrics import ServiceMetrics
 
@@ -70,7 +72,7 @@ class OutboxRelay:
         self.retention = timedelta(hours=retention_h)
         self.log = log
         self.exchange = get_event_exchange(service, {})
-        self.producers = producer_pool(amqp_uri, confirms=True)
+        self.publisher = PipelinedPublisher(amqp_uri, self.exchange)
         self._wake: LightQueue = LightQueue(maxsize=1)
         self._running = False
         self._last_cleanup = 0.0
@@ -122,6 +124,8 @@ class OutboxRelay:
             self.drain()
         except Exception as exc:
             self.log.warning("outbox_relay_stop_pending", error=str(exc)[:300])
+        finally:
+            self.publisher.close()
 
     def drain(self) -> int:
         """Publish every pending row; return how many were published."""
@@ -162,20 +166,10 @@ class OutboxRelay:
     def _publish(self, rows: list[Any]) -> None:
         if not rows:
             return
-        # One producer from the pool for the batch; each message still waits for its confirm.
-        with self.producers.acquire(block=True) as producer:
-            for row in rows:
-                producer.publish(
-                    row.payload,
-                    exchange=self.exchange,
-                    routing_key=row.event_type,
-                    headers=row.headers or {},
-                    serializer="json",
-                    delivery_mode=PERSISTENT,
-                    declare=[self.exchange],
-                    retry=True,
-                    retry_policy=DEFAULT_RETRY_POLICY,
-                )
+        # The whole batch, then one wait for all of its confirms.
+        self.publisher.publish(
+            OutgoingMessage(row.payload, row.event_type, row.headers or {}) for row in rows
+        )
 
     def _mark(self, conn: Any, seqs: list[int]) -> None:
         if not seqs:

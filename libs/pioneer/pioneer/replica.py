@@ -208,10 +208,15 @@ def apply_newer(session: Session, event: Event) -> tuple[str, bool]:
     return apply_volunteer_event(session, event), is_newer(data.version, held)
 
 
+# Built once: every claim and check-in asks it.
+_VOLUNTEER_BY_ID = sa.select(volunteer_replica).where(
+    volunteer_replica.c.volunteer_id == sa.bindparam("volunteer_id")
+)
+
+
 def get_volunteer(session: Session, volunteer_id: str) -> VolunteerState | None:
-    row = session.execute(
-        sa.select(volunteer_replica).where(volunteer_replica.c.volunteer_id == volunteer_id)
-    ).first()
+    """The replica's state of the volunteer, or None if it holds none."""
+    row = session.execute(_VOLUNTEER_BY_ID, {"volunteer_id": volunteer_id}).first()
     if row is None:
         return None
     return VolunteerState(

@@ -33,6 +33,14 @@ _ADD_CHECKIN = insert_or_ignore(
     checkins_t,
     ("activity_id", "volunteer_id", "volunteer_city", "points", "hours", "checked_in_at"),
 )
+_POST_BY_ID = select(posts_t).where(posts_t.c.id == bindparam("post_id"))
+# One more claimed place if the post has room (capacity holds however many claims race).
+_TAKE_PLACE = (
+    update(posts_t)
+    .where(posts_t.c.id == bindparam("post_id"), posts_t.c.claimed < posts_t.c.capacity)
+    .values(claimed=posts_t.c.claimed + 1)
+    .returning(posts_t.c.claimed)
+)
 _STATIONS_AMONG = select(stations_t).where(
     stations_t.c.id.in_(bindparam("station_ids", expanding=True))
 )
@@ -136,7 +144,7 @@ class StationsStore:
     # --- posts ----------------------------------------------------------------------------------
 
     def post(self, post_id: str) -> Any | None:
-        return self.db.execute(select(posts_t).where(posts_t.c.id == post_id)).first()
+        return self.db.execute(_POST_BY_ID, {"post_id": post_id}).first()
 
     def add_post(self, values: dict[str, Any]) -> None:
         self.db.execute(insert(posts_t).values(**values))
@@ -156,12 +164,7 @@ class StationsStore:
     def take_place(self, post_id: str) -> int | None:
         """One more claimed place if the post has room (the count after), else None. One
         conditional update: capacity holds however many claims race."""
-        return self.db.execute(
-            update(posts_t)
-            .where(posts_t.c.id == post_id, posts_t.c.claimed < posts_t.c.capacity)
-            .values(claimed=posts_t.c.claimed + 1)
-            .returning(posts_t.c.claimed)
-        ).scalar_one_or_none()
+        return self.db.execute(_TAKE_PLACE, {"post_id": post_id}).scalar_one_or_none()
 
     def remove_claim(self, post_id: str, volunteer_id: str) -> str | None:
         """Drop the volunteer's claim; the city it was claimed for, or None if there was none."""
