@@ -4,7 +4,7 @@ PY := .venv/bin/python
 PIONEER := .venv/bin/pioneer
 VENV_INPUTS := requirements.lock scripts/bootstrap-venv.sh libs/pioneer/pyproject.toml $(wildcard services/*/pyproject.toml)
 
-.PHONY: venv broker up up-federated down status logs test lint format bench docs definitions clean
+.PHONY: venv broker postgres up up-federated down status logs test lint format bench docs definitions clean
 
 venv: .venv/.installed
 .venv/.installed: $(VENV_INPUTS)
@@ -13,13 +13,18 @@ venv: .venv/.installed
 broker:
 	@scripts/ensure-rabbitmq.sh
 
-## Start every built service for cixi, haining and jiaxing (one shared deployment, SQLite in var/).
-up: venv broker
-	@$(PIONEER) up
+## A local PostgreSQL server for `make up DB=postgres` (installed and started if missing).
+postgres:
+	@scripts/ensure-postgres.sh
+
+## Start every built service for cixi, haining and jiaxing (one shared deployment, SQLite in var/;
+## `make up DB=postgres`: a role and database per service on the local PostgreSQL).
+up: venv broker $(if $(filter postgres,$(DB)),postgres)
+	@$(PIONEER) up $(if $(DB),--db $(DB))
 
 ## Three federated city deployments (one vhost each, federation links between them).
-up-federated: venv broker
-	@$(PIONEER) up --federated
+up-federated: venv broker $(if $(filter postgres,$(DB)),postgres)
+	@$(PIONEER) up --federated $(if $(DB),--db $(DB))
 
 down: venv
 	@$(PIONEER) down
@@ -45,15 +50,16 @@ format: venv
 UNIT_TESTS := libs/pioneer/tests/unit $(wildcard services/*/tests/unit) tests/repo
 STORAGE_TESTS := $(wildcard services/*/tests/storage)
 SERVICE_TESTS := libs/pioneer/tests/integration $(wildcard services/*/tests/service) tests/broker
-test: venv broker lint
+test: venv broker postgres lint
 	@echo "test: unit"; $(PY) -m pytest -q $(UNIT_TESTS)
 	@echo "test: storage"; $(PY) -m pytest -q $(STORAGE_TESTS)
 	@echo "test: service"; $(PY) -m pytest -q $(SERVICE_TESTS)
 	@echo "test: end to end"; $(PY) -m pytest -q tests/e2e
+	@echo "test: end to end on PostgreSQL"; PIONEER_E2E_DB=postgres $(PY) -m pytest -q tests/e2e
 	@scripts/test-moved-clock.sh
 
 bench: venv broker
-	@$(PY) -m bench
+	@$(PY) -m bench $(ARGS)
 
 ## The API reference in docs/api, generated from the code (a test checks it is current).
 docs: venv
@@ -63,4 +69,5 @@ definitions: venv
 	@$(PIONEER) definitions --broker --out deploy/rabbitmq/definitions.json
 
 clean: down
+	@$(PIONEER) purge
 	rm -rf var .venv

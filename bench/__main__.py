@@ -457,6 +457,7 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
     document = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "database": args.db,
         "settings": {
             "stations": args.stations,
             "calls": args.calls,
@@ -505,6 +506,13 @@ def main(argv: list[str] | None = None) -> int:
         "--raw-inflight", type=int, default=25, help="calls in flight per raw client process"
     )
     parser.add_argument(
+        "--db",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="every service on its own SQLite file, or its own database on the local"
+        " PostgreSQL (PIONEER_POSTGRES)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="py-spy every server process during the raw rows (var/bench/profiles/)",
@@ -548,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     except BlockingIOError:
         print("bench: another run is in progress (var/bench/.lock); wait for it", file=sys.stderr)
         return 1
-    bench = Bench(args.concurrency, args.raw_processes, args.raw_inflight, args.profile)
+    bench = Bench(args.concurrency, args.raw_processes, args.raw_inflight, args.profile, args.db)
     results: list[Result] = []
     try:
         services = (
@@ -609,8 +617,10 @@ def main(argv: list[str] | None = None) -> int:
         label = f"wish_published to {fan['recipients']:,} inboxes < {fan['target_s']:.0f} s"
         document["targets"].append({"target": label, "value": fan["seconds"], "met": fan["met"]})
         print(f"{'met ' if fan['met'] else 'MISS'}  {label}: {fan['seconds']}")
-    (OUT / "results.json").write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nwritten to {OUT / 'results.json'}")
+    # Side by side: results.json (SQLite) and results-postgres.json.
+    written = OUT / ("results.json" if args.db == "sqlite" else f"results-{args.db}.json")
+    written.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nwritten to {written}")
     return 0
 
 

@@ -33,6 +33,7 @@ class Bench:
         raw_processes: int = 2,
         raw_inflight: int = 25,
         profile: bool = False,
+        database: str = "sqlite",
     ) -> None:
         from pioneer import launcher
 
@@ -57,7 +58,10 @@ class Bench:
             base_port=free_port_block(10),
             user_prefix=f"pioneer-bench-{tag}-",
         )
+        os.environ["PIONEER_DB_PREFIX"] = f"bench{tag}"  # its own databases on PostgreSQL
+        self.deployment = launcher.on_database(self.deployment, database)
         self.deployment.save()
+        launcher.prepare_databases(self.deployment)
         self.amqp_uri = self.deployment.amqp_uri()
         self.admin_uri = amqp_uri_for(
             self.deployment.vhost, user=launcher.RABBIT_ADMIN[0], password=launcher.RABBIT_ADMIN[1]
@@ -146,6 +150,7 @@ class Bench:
         if self.echo is not None:
             self.echo.terminate()
             self.echo.wait(30)
+        self.launcher.drop_databases(self.deployment)
         self.admin.delete_vhost(self.deployment.vhost)
         for role in self.launcher.broker_roles():
             self.admin.delete_user(self.deployment.broker_user(role))

@@ -1,7 +1,9 @@
 """End to end: the processes ``pioneer up`` starts, called as an outside system would.
 
 Each run gets its own ``var`` directory, RabbitMQ vhost(s) and a free block of HTTP ports, so
-it runs beside a developer's ``make up`` and leaves nothing behind.
+it runs beside a developer's ``make up`` and leaves nothing behind. ``PIONEER_E2E_DB=postgres``
+runs the same tests on deployments whose services each have their own PostgreSQL database
+(``pioneer up --db postgres``; the databases are dropped afterwards).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pioneer.testing.fixtures import wait_for
 from pioneer.testing.ports import free_port_block
 
 PIONEER = [sys.executable, "-m", "pioneer.cli"]
+E2E_DB = os.environ.get("PIONEER_E2E_DB")  # sqlite (the default) or postgres
 
 
 class Cli:
@@ -60,6 +63,16 @@ class Deployed:
 
     def amqp_uri_of(self, user: str, password: str) -> str:
         return f"amqp://{user}:{password}@{self._host}:5672/{self._vhost}"
+
+    def database_url(self, service: str) -> str:
+        """The service's own database: its SQLite file, or its PostgreSQL database."""
+        from pioneer import databases
+
+        if self.record.get("database") == "postgres":
+            name = databases.database_name(self.record["db_prefix"], self.name, service)
+            password = self.record["db_passwords"][service]
+            return databases.service_url(self.record["postgres_admin"], name, password)
+        return f"sqlite:///{self.var / f'{service}.db'}"
 
     def broker_users(self) -> list[str]:
         """Every broker user of the deployment (the client's and each other role's)."""
@@ -122,18 +135,21 @@ def launch(tmp_path_factory, e2e_admin) -> Iterator[Callable[..., tuple[Cli, dic
                 "MAX_WORKERS": "10",
                 # Offers time out in seconds here, so the end-to-end run sees dispatch move on.
                 "OFFER_TIMEOUT_S": "5",
+                "PIONEER_DB_PREFIX": f"e2e{tag}",
             }
         )
         cli = Cli(env)
-        result = cli("up", *(["--federated"] if federated else []))
+        storage = ["--db", E2E_DB] if E2E_DB else []
+        result = cli("up", *(["--federated"] if federated else []), *storage)
         deployments = _deployments(var)
         started.append((cli, [d.record for d in deployments.values()]))
         assert result.returncode == 0, f"pioneer up failed:\n{result.stdout}\n{result.stderr}"
+        assert {d.record["database"] for d in deployments.values()} == {E2E_DB or "sqlite"}
         return cli, deployments
 
     yield start
     for cli, records in started:
-        cli("down")
+        cli("purge")  # stops the processes and drops PostgreSQL databases, if any
         for record in records:
             e2e_admin.delete_vhost(record["vhost"])
             for user in Deployed(record, Path()).broker_users():

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.exc import DBAPIError
+
+from pioneer.replica import volunteer_replica
 
 from .conftest import poll
 
@@ -32,15 +36,19 @@ def volunteer(skills, location):
 
 
 def in_directory(deployment, volunteer_ids) -> bool:
-    """Whether notify's directory (its own database under the deployment's var) holds them."""
-    path = deployment.var / "notify.db"
-    if not path.exists():
+    """Whether notify's directory (its own database) holds them."""
+    engine = create_engine(deployment.database_url("notify"))
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                select(func.count())
+                .select_from(volunteer_replica)
+                .where(volunteer_replica.c.volunteer_id.in_(volunteer_ids))
+            ).scalar_one()
+    except DBAPIError:  # not created yet
         return False
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        marks = ",".join("?" * len(volunteer_ids))
-        found = conn.execute(
-            f"SELECT count(*) FROM volunteer_replica WHERE volunteer_id IN ({marks})", volunteer_ids
-        ).fetchone()[0]
+    finally:
+        engine.dispose()
     return found == len(volunteer_ids)
 
 

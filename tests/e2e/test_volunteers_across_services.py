@@ -140,7 +140,7 @@ def test_the_ladder_reaches_stations_and_suspensions_end(shared, post):
 
         # The second suspension runs out by itself: 90 days pass in the database.
         assert uphold()["cards"] == 2
-        engine = create_engine(f"sqlite:///{deployment.var / 'volunteers.db'}")
+        engine = create_engine(deployment.database_url("volunteers"))
         past = (datetime.now(UTC) - timedelta(minutes=1)).replace(tzinfo=None)
         with engine.begin() as conn:
             conn.execute(

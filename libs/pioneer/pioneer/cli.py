@@ -57,7 +57,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from .launcher import plan_federated, plan_shared, up
 
-    deployments = plan_federated() if args.federated else plan_shared()
+    deployments = plan_federated(args.db) if args.federated else plan_shared(args.db)
     up(deployments)
     for deployment in deployments:
         print(
@@ -94,6 +94,17 @@ def cmd_down(args: argparse.Namespace) -> int:
         stopped = stop_deployment(deployment)
         if stopped:
             print(f"{deployment.name}: stopped {', '.join(stopped)}")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from .launcher import drop_databases, load_deployments, stop_deployment
+
+    for deployment in load_deployments():
+        stop_deployment(deployment)
+        drop_databases(deployment)
+        if deployment.database == "postgres":
+            print(f"{deployment.name}: dropped its PostgreSQL databases and roles")
     return 0
 
 
@@ -241,9 +252,18 @@ def parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("up", help="start the built services in the background")
     u.add_argument("--federated", action="store_true", help="one deployment per city, federated")
+    u.add_argument(
+        "--db",
+        choices=["sqlite", "postgres"],
+        help="a new deployment's storage (default sqlite; postgres: a role and database per"
+        " service on PIONEER_POSTGRES); a recorded deployment keeps its own",
+    )
     u.set_defaults(func=cmd_up)
 
     sub.add_parser("down", help="stop every local deployment").set_defaults(func=cmd_down)
+    sub.add_parser(
+        "purge", help="stop every local deployment and drop its PostgreSQL databases (make clean)"
+    ).set_defaults(func=cmd_purge)
 
     s = sub.add_parser("status", help="deployments and the health of their services")
     s.add_argument("--json", action="store_true")

@@ -128,6 +128,33 @@ _PROCESSED_AMONG = select(processed_events.c.event_id).where(
 )
 
 
+class DatabaseTaken(Exception):
+    """Another process already serves this SQLite file."""
+
+
+def hold_sqlite_file(url: str) -> Any:
+    """For a SQLite ``url``, an exclusive lock on ``<file>.lock`` held for as long as the
+    returned file stays open: SQLite takes one serving process per file (the relay's claim and
+    the timers' leases work across processes only on PostgreSQL). ``DatabaseTaken`` with a
+    one-line reason if another process holds it; None for other databases."""
+    import fcntl
+
+    path = url.split("///", 1)[1] if url.startswith("sqlite") and "///" in url else ""
+    if not path or path == ":memory:":
+        return None
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handle = open(f"{path}.lock", "w")  # noqa: SIM115 (held until the process ends)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise DatabaseTaken(
+            f"another process already serves {path}; SQLite takes one process per file"
+            " (run more on PostgreSQL: `make up DB=postgres`)"
+        ) from None
+    return handle
+
+
 def make_engine(url: str, pool_size: int, echo: bool = False) -> Engine:
     """An engine for ``url`` with a pool sized to the service's workers. Its errors never
     carry a statement's parameters (names, addresses) into logs or replies."""

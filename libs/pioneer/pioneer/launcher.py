@@ -32,7 +32,7 @@ from urllib.parse import quote
 
 import requests
 
-from . import auth
+from . import auth, databases
 from .definitions import CLIENT, FEDERATION, OPS
 from .registry import built_services, default_port, home
 
@@ -64,6 +64,12 @@ class Deployment:
     # ``passwords`` holds every other role's (each service, ``federation``, ``ops``).
     user_prefix: str = ""
     passwords: dict[str, str] = field(default_factory=dict)
+    # ``sqlite`` (a file per service under ``dir``) or ``postgres`` (a role and database per
+    # service on the server of ``postgres_admin``, each with its password in ``db_passwords``).
+    database: str = "sqlite"
+    postgres_admin: str = ""
+    db_prefix: str = "pioneer"
+    db_passwords: dict[str, str] = field(default_factory=dict)
 
     @property
     def dir(self) -> Path:
@@ -94,7 +100,15 @@ class Deployment:
         return self.dir / "log" / f"{service}.log"
 
     def database_url(self, service: str) -> str:
+        """The service's ``DATABASE_URL``: its SQLite file, or its own PostgreSQL database."""
+        if self.database == "postgres":
+            name = self.database_name(service)
+            return databases.service_url(self.postgres_admin, name, self.db_passwords[service])
         return f"sqlite:///{self.dir / f'{service}.db'}"
+
+    def database_name(self, service: str) -> str:
+        """The PostgreSQL database (and role) of ``service``."""
+        return databases.database_name(self.db_prefix, self.name, service)
 
     def save(self) -> None:
         private_dir(self.dir)
@@ -174,7 +188,30 @@ def with_broker_users(deployment: Deployment, user_prefix: str) -> Deployment:
     for role in broker_roles():
         if role != CLIENT and role not in deployment.passwords:
             deployment.passwords[role] = secrets.token_urlsafe(24)
+    if deployment.database == "postgres":
+        for service in built_services():
+            deployment.db_passwords.setdefault(service, secrets.token_urlsafe(24))
     return deployment
+
+
+def on_database(deployment: Deployment, database: str | None) -> Deployment:
+    """``deployment`` on ``database`` (``sqlite``/``postgres``; None keeps what it has). A
+    recorded deployment keeps its engine: its data lives there (``make clean`` starts anew)."""
+    if database is None or database == deployment.database:
+        return deployment
+    if (deployment.dir / "deployment.json").exists():
+        raise LaunchError(
+            f"deployment {deployment.name} runs on {deployment.database}; "
+            f"`make clean` to start it anew on {database}"
+        )
+    if database not in databases.ENGINES:
+        raise LaunchError(
+            f"no database engine {database!r} (one of {', '.join(databases.ENGINES)})"
+        )
+    deployment.database = database
+    deployment.postgres_admin = databases.admin_url() if database == "postgres" else ""
+    deployment.db_prefix = databases.default_prefix()
+    return with_broker_users(deployment, deployment.user_prefix)
 
 
 def new_deployment(
@@ -203,12 +240,13 @@ def new_deployment(
     )
 
 
-def plan_shared() -> list[Deployment]:
+def plan_shared(database: str | None = None) -> list[Deployment]:
+    """The one shared deployment of every city (the recorded one, or a new one)."""
     existing = {d.name: d for d in load_deployments()}
     # Overrides let a second shared deployment (the end-to-end tests) live beside the first.
     prefix = f"{os.environ.get('PIONEER_SHARED_PREFIX', '')}pioneer-shared-"
     if "shared" in existing:
-        return [with_broker_users(existing["shared"], prefix)]
+        return [on_database(with_broker_users(existing["shared"], prefix), database)]
     shared = new_deployment(
         name="shared",
         cities=list(FEDERATED_CITIES),
@@ -217,10 +255,11 @@ def plan_shared() -> list[Deployment]:
         user_prefix=prefix,
         secret=os.environ.get("JWT_SECRET"),
     )
-    return [shared]
+    return [on_database(shared, database)]
 
 
-def plan_federated() -> list[Deployment]:
+def plan_federated(database: str | None = None) -> list[Deployment]:
+    """One deployment per city, federated (the recorded ones, or new ones)."""
     existing = {d.name: d for d in load_deployments()}
     # Overrides let the end-to-end tests run their own federation beside ``make up-federated``.
     prefix = os.environ.get("PIONEER_FEDERATED_PREFIX", "")
@@ -229,18 +268,17 @@ def plan_federated() -> list[Deployment]:
     for index, city in enumerate(FEDERATED_CITIES):
         user_prefix = f"{prefix}pioneer-{city}-"
         if city in existing:
-            plans.append(with_broker_users(existing[city], user_prefix))
+            plans.append(on_database(with_broker_users(existing[city], user_prefix), database))
             continue
-        plans.append(
-            new_deployment(
-                name=city,
-                cities=[city],
-                vhost=f"{prefix}{city}",
-                base_port=base_port + 10 * index,
-                user_prefix=user_prefix,
-                peers=[c for c in FEDERATED_CITIES if c != city],
-            )
+        made = new_deployment(
+            name=city,
+            cities=[city],
+            vhost=f"{prefix}{city}",
+            base_port=base_port + 10 * index,
+            user_prefix=user_prefix,
+            peers=[c for c in FEDERATED_CITIES if c != city],
         )
+        plans.append(on_database(made, database))
     return plans
 
 
@@ -461,6 +499,30 @@ def prepare_vhost(deployment: Deployment) -> None:
         bind_peers_queues(deployment.amqp_uri(role=service), [service])
 
 
+def prepare_databases(deployment: Deployment) -> None:
+    """On PostgreSQL, each service's own role and database (SQLite files need nothing)."""
+    if deployment.database != "postgres":
+        return
+    try:
+        databases.provision(
+            deployment.postgres_admin,
+            {deployment.database_name(s): pw for s, pw in deployment.db_passwords.items()},
+        )
+    except Exception as exc:
+        raise LaunchError(
+            f"PostgreSQL at {deployment.postgres_admin.rsplit('@', 1)[-1]} refused the"
+            f" deployment's databases ({type(exc).__name__}: {str(exc).strip()[:200]});"
+            " run `make postgres` or set PIONEER_POSTGRES"
+        ) from exc
+
+
+def drop_databases(deployment: Deployment) -> None:
+    """On PostgreSQL, drop the deployment's databases and roles (its data goes with them)."""
+    if deployment.database == "postgres":
+        names = [deployment.database_name(service) for service in deployment.db_passwords]
+        databases.drop(deployment.postgres_admin, names)
+
+
 def link_federation(deployments: list[Deployment]) -> None:
     """In each city's vhost, federate every ``<service>.events`` exchange from the other cities."""
     by_name = {d.name: d for d in deployments}
@@ -501,6 +563,7 @@ def up(deployments: list[Deployment], services: list[str] | None = None) -> None
     for deployment in deployments:
         deployment.save()
         prepare_vhost(deployment)
+        prepare_databases(deployment)
     if len(deployments) > 1:
         link_federation(deployments)
     for deployment in deployments:

@@ -38,10 +38,21 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, LookupError, OSError) as exc:
         print(f"pioneer: {exc}", file=sys.stderr)
         return 2
+    from .db import DatabaseTaken, hold_sqlite_file
+
+    try:
+        held = hold_sqlite_file(settings.DATABASE_URL)
+    except DatabaseTaken as exc:
+        print(f"pioneer: {args.service}: {exc}", file=sys.stderr)
+        return 2
     logs.configure(settings.LOG_LEVEL)
     from nameko.cli.run import run
 
-    run([cls], config)
+    try:
+        run([cls], config)
+    finally:
+        if held is not None:
+            held.close()
     return 0
 
 

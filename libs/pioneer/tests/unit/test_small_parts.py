@@ -167,3 +167,15 @@ def test_deployment_directories_are_their_owners_alone(tmp_path, monkeypatch):
     made = launcher.private_dir(tmp_path / "var" / "shared" / "log")
     for directory in (tmp_path / "var", made):
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+def test_one_process_per_sqlite_file(tmp_path):
+    from pioneer.db import DatabaseTaken, hold_sqlite_file
+
+    url = f"sqlite:///{tmp_path}/stations.db"
+    first = hold_sqlite_file(url)
+    with pytest.raises(DatabaseTaken, match=r"another process already serves .*stations\.db"):
+        hold_sqlite_file(url)
+    first.close()
+    hold_sqlite_file(url).close()  # free again once the first lets go
+    assert hold_sqlite_file("postgresql://x@127.0.0.1/x") is None

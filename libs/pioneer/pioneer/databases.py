@@ -1,0 +1,89 @@
+"""Where a deployment's services keep their data: a SQLite file each (the default), or a
+database and a role each on a PostgreSQL server.
+
+On PostgreSQL every service connects as its own role (``<prefix>_<deployment>_<service>``,
+the prefix ``pioneer`` unless ``PIONEER_DB_PREFIX`` names another when the deployment is made),
+which owns its own database and has no right to connect to another's; the administrative
+login (``PIONEER_POSTGRES``, by default the local ``postgres`` superuser over TCP) only creates
+and, for a throw-away deployment, drops them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import quote, urlsplit
+
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+ENGINES = ("sqlite", "postgres")
+
+
+def admin_url() -> str:
+    """The administrative login that creates the services' roles and databases."""
+    return os.environ.get("PIONEER_POSTGRES", DEFAULT_ADMIN_URL)
+
+
+def default_prefix() -> str:
+    """The prefix of a new deployment's database names."""
+    return os.environ.get("PIONEER_DB_PREFIX", "pioneer")
+
+
+def database_name(prefix: str, deployment: str, service: str) -> str:
+    """The database (and role) of ``service`` in ``deployment``: lower case, ``[a-z0-9_]``."""
+    return re.sub(r"[^a-z0-9_]", "_", f"{prefix}_{deployment}_{service}".lower())[:63]
+
+
+def service_url(admin: str, name: str, password: str) -> str:
+    """The ``DATABASE_URL`` of the role and database ``name`` on ``admin``'s server."""
+    parts = urlsplit(admin)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or 5432
+    return f"postgresql://{name}:{quote(password, safe='')}@{host}:{port}/{name}"
+
+
+def provision(admin: str, passwords: dict[str, str]) -> None:
+    """Create (or bring up to date) each role and database named in ``passwords``, with its
+    password; idempotent."""
+    import psycopg2
+    from psycopg2 import sql
+
+    connection = psycopg2.connect(admin)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cur:
+            for name, password in sorted(passwords.items()):
+                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
+                verb = "ALTER" if cur.fetchone() else "CREATE"
+                cur.execute(
+                    sql.SQL(verb + " ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(name)),
+                    (password,),
+                )
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if not cur.fetchone():
+                    cur.execute(
+                        sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                            sql.Identifier(name), sql.Identifier(name)
+                        )
+                    )
+                cur.execute(
+                    sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name))
+                )
+    finally:
+        connection.close()
+
+
+def drop(admin: str, names: list[str]) -> None:
+    """Drop each database and role of ``names`` (a throw-away deployment: the bench, tests)."""
+    import psycopg2
+    from psycopg2 import sql
+
+    connection = psycopg2.connect(admin)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cur:
+            for raw_name in names:
+                name = sql.Identifier(raw_name)
+                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+                cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(name))
+    finally:
+        connection.close()
