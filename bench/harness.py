@@ -17,7 +17,7 @@ from pioneer import auth
 from pioneer.testing.broker import RabbitAdmin, amqp_uri_for
 from pioneer.testing.ports import free_port_block
 
-from .load import RawLoad, broker_pid
+from .load import RawLoad, broker_pid, processes_named
 from .measure import Clients
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +42,7 @@ class Bench:
         self.raw_processes = raw_processes
         self.raw_inflight = raw_inflight
         self.profile = profile
+        self.database = database
         self.services: list[str] = []
         self.admin = RabbitAdmin()
         if not self.admin.reachable():
@@ -135,8 +136,11 @@ class Bench:
         )
 
     def server_pids(self) -> dict[str, int | None]:
-        """Every process a call can make work for: the services, echo and the broker."""
+        """Every process a call can make work for: the services, echo, the broker and, on
+        PostgreSQL, every process of the local server (its backends serve the services)."""
         pids = {service: self.pid(service) for service in [*self.services, "echo"]}
+        if self.database == "postgres":
+            pids.update({f"postgres:{pid}": pid for pid in processes_named("postgres")})
         return {**pids, "rabbitmq": broker_pid()}
 
     def pid(self, service: str) -> int | None:

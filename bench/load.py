@@ -6,8 +6,9 @@ calls are split over ``processes`` client processes (``bench.load_client``), eac
 ``inflight`` calls outstanding. A row reports, beside calls/s and latencies, the busiest client
 process's CPU share (a client near 100 % of a core would be the limit, not the server) and the
 server CPU per call summed over every process the call makes work for: every service (its
-relay included), the echo service and the broker, from the first call until the events it
-caused are handled (``settle``), less what those processes burn when idle.
+relay included), the echo service, the broker and, on PostgreSQL, the server's processes,
+from the first call until the events it caused are handled (``settle``), less what those
+processes burn when idle.
 """
 
 from __future__ import annotations
@@ -56,16 +57,22 @@ def plan(call: Callable[[Any, int], Any], calls: int) -> list[list[Any]]:
     return json.loads(json.dumps(recorder.calls))  # as the client will read them
 
 
-def broker_pid() -> int | None:
-    """The local RabbitMQ node's process (``beam.smp``), if it runs on this machine."""
+def processes_named(command: str) -> list[int]:
+    """The pids of this machine's processes whose command is ``command``."""
+    found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() == "beam.smp":
-                    return int(entry.name)
+                if (entry / "comm").read_text().strip() == command:
+                    found.append(int(entry.name))
             except OSError:
                 continue
-    return None
+    return found
+
+
+def broker_pid() -> int | None:
+    """The local RabbitMQ node's process (``beam.smp``), if it runs on this machine."""
+    return next(iter(processes_named("beam.smp")), None)
 
 
 def _cpu(pids: dict[str, int]) -> dict[str, float]:
@@ -125,7 +132,7 @@ class RawLoad:
                 stderr=subprocess.DEVNULL,
             )
             for process, pid in pids.items()
-            if process != "rabbitmq"
+            if process != "rabbitmq" and not process.startswith("postgres")
         ]
 
     def run(
@@ -198,7 +205,10 @@ class RawLoad:
         unexpected = {k: v for k, v in errors.items() if k not in set(expect_errors)}
         if unexpected or timeouts:
             raise RuntimeError(f"bench: {name}: errors {unexpected}, {timeouts} timed out")
-        spent = {k: cpu_after[k] - cpu_before[k] for k in pids}
+        spent: dict[str, float] = {}
+        for key in pids:  # ``postgres:<pid>`` keys add up to one ``postgres``
+            name = key.split(":", 1)[0]
+            spent[name] = spent.get(name, 0.0) + cpu_after[key] - cpu_before[key]
         total = sum(spent.values()) - idle * elapsed
         return Result(
             name=name,

@@ -19,7 +19,7 @@ ChannelName = Literal[(domain.INBOX, *domain.PUSH_CHANNELS)]
 
 def _check_url(value: str) -> str:
     # The shape only; the deployment's rules (https, hosts, addresses, ports) are checked by
-    # ``set_preferences`` with ``domain.url_refusal``, which knows the configured test hosts.
+    # ``set_preferences`` with ``webhook_rules.url_refusal``, which knows the configured test hosts.
     try:
         parts = urlsplit(value)
     except ValueError:

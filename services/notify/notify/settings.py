@@ -9,7 +9,7 @@ from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
 from pioneer.config import KernelSettings
 
-from . import domain
+from . import webhook_rules
 
 
 def _blank_is_none(value: Any) -> Any:
@@ -24,7 +24,7 @@ def _host_list(value: Any) -> Any:
     parts = value.split(",") if isinstance(value, str) else value
     if not isinstance(parts, list):
         return value
-    return [domain.host_key(str(part)) for part in parts if str(part).strip()]
+    return [webhook_rules.host_key(str(part)) for part in parts if str(part).strip()]
 
 
 GatewayUrl = Annotated[
@@ -75,7 +75,7 @@ class NotifySettings(KernelSettings):
                         raise ValueError(f"{prefix}_GATEWAY_{part} is required by the http adapter")
             url = getattr(self, f"{prefix}_GATEWAY_URL")
             # The operator's own gateway may live inside: its host is not checked, its scheme is.
-            problem = url and domain.url_refusal(url, self.WEBHOOK_PLAIN_HTTP_HOSTS, False)
+            problem = url and webhook_rules.url_refusal(url, self.WEBHOOK_PLAIN_HTTP_HOSTS, False)
             if problem:
                 raise ValueError(f"{prefix}_GATEWAY_URL: {problem}")
         return self

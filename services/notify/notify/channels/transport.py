@@ -21,7 +21,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-from .. import domain
+from .. import domain, webhook_rules
 from .base import DeliveryError
 
 # How many hosts' pools a client keeps (least recently used dropped first).
@@ -34,7 +34,7 @@ Resolve = Callable[..., list[tuple[Any, ...]]]
 
 
 class RefusedAddress(Exception):
-    """The receiver's host resolved to an address push never reaches (``domain.address_refused``).
+    """The receiver's host resolved to an address push never reaches (``webhook_rules.address_refused``).
     Not an ``OSError``: neither urllib3 nor requests retries or rewraps it."""
 
 
@@ -50,10 +50,10 @@ class AddressGuard:
     def __init__(
         self,
         trusted_hosts: Collection[str] = (),
-        refused: Callable[[str], bool] = domain.address_refused,
+        refused: Callable[[str], bool] = webhook_rules.address_refused,
         resolve: Resolve | None = None,
     ) -> None:
-        self.trusted_hosts = frozenset(domain.host_key(host) for host in trusted_hosts)
+        self.trusted_hosts = frozenset(webhook_rules.host_key(host) for host in trusted_hosts)
         self.refused = refused
         self._resolve = resolve
 
@@ -62,10 +62,10 @@ class AddressGuard:
         any is refused (one private answer among public ones is refused as a whole)."""
         resolve = self._resolve or socket.getaddrinfo  # looked up now: green once patched
         found = resolve(host, port, type=socket.SOCK_STREAM)
-        if domain.host_key(host) in self.trusted_hosts:
+        if webhook_rules.host_key(host) in self.trusted_hosts:
             return found
         if not found or any(self.refused(str(entry[4][0])) for entry in found):
-            raise RefusedAddress(domain.host_key(host))
+            raise RefusedAddress(webhook_rules.host_key(host))
         return found
 
 

@@ -8,7 +8,7 @@ from collections.abc import Collection
 
 from pioneer import clock
 
-from .. import domain
+from .. import domain, webhook_rules
 from .base import Delivery, DeliveryError, encode
 from .transport import HttpClient
 
@@ -35,10 +35,12 @@ class WebhookChannel:
             raise DeliveryError(domain.NO_WEBHOOK_URL, retryable=False)
         if not secret:
             raise DeliveryError(domain.NO_WEBHOOK_SECRET, retryable=False)
-        if domain.url_refusal(url, self._plain_http_hosts):
+        if webhook_rules.url_refusal(url, self._plain_http_hosts):
             raise DeliveryError(domain.REFUSED_URL, retryable=False)
         body = encode(delivery.message())
-        headers = domain.webhook_headers(secret, delivery.notification_id, body, clock.utcnow())
+        headers = webhook_rules.webhook_headers(
+            secret, delivery.notification_id, body, clock.utcnow()
+        )
         headers.update(
             {
                 IDEMPOTENCY_HEADER: delivery.notification_id,

@@ -13,7 +13,7 @@ from pioneer.errors import ValidationError
 from pioneer.paging import decode_id_cursor, page
 from pioneer.schemas import Page
 
-from .. import domain, presenters
+from .. import domain, presenters, webhook_rules
 from ..schemas import MarkedOut, NotificationOut, PreferencesIn, PreferencesOut
 
 
@@ -46,14 +46,14 @@ def set_preferences(
 ) -> PreferencesOut:
     """Replace the recipient's channels, quiet hours and webhook URL.
 
-    The URL must pass ``domain.url_refusal`` (https, a public host, a usual port; plain http only
+    The URL must pass ``webhook_rules.url_refusal`` (https, a public host, a usual port; plain http only
     for ``plain_http_hosts``). A new URL, or ``rotate_webhook_secret``, gets a new signing secret,
     returned in this answer only; the same URL again keeps the secret; no URL, no secret.
     """
     url = preferences.webhook_url
     if "webhook" in preferences.channels and url is None:
         raise ValidationError("preferences.webhook_url", "required when channels include webhook")
-    problem = url and domain.url_refusal(url, plain_http_hosts)
+    problem = url and webhook_rules.url_refusal(url, plain_http_hosts)
     if problem:
         raise ValidationError("preferences.webhook_url", problem)
     quiet = preferences.quiet_hours
@@ -79,7 +79,7 @@ def set_preferences(
         if keep:
             values["webhook_secret"] = held.webhook_secret
         else:
-            new_secret = domain.new_webhook_secret() if url is not None else None
+            new_secret = webhook_rules.new_webhook_secret() if url is not None else None
             values["webhook_secret"] = new_secret
         uow.store.put_preferences(values)
         row = uow.store.preferences(recipient_id)

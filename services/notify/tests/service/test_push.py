@@ -14,7 +14,7 @@ from nameko.exceptions import RemoteError
 from notify_testdata import FANGJIAHETOU, Receiver, points_data, request_data
 from sqlalchemy import select, text, update
 
-from notify import domain
+from notify import webhook_rules
 from notify.models import Notification, Preferences
 from notify.service import NotifyService
 from pioneer import clock, ids
@@ -75,9 +75,11 @@ def test_webhooks_signed_retried_dead_lettered_and_replayed(
     (hook,) = push_rows(database, volunteer_id)
     wait_for(lambda: status_of(database, hook.id).status == "sent")
     (post,) = receiver.received
-    assert domain.verify_webhook(secret, post["headers"], post["body"]) == hook.id
-    with pytest.raises(domain.WebhookRejected):
-        domain.verify_webhook(domain.new_webhook_secret(), post["headers"], post["body"])
+    assert webhook_rules.verify_webhook(secret, post["headers"], post["body"]) == hook.id
+    with pytest.raises(webhook_rules.WebhookRejected):
+        webhook_rules.verify_webhook(
+            webhook_rules.new_webhook_secret(), post["headers"], post["body"]
+        )
     assert post["headers"]["Idempotency-Key"] == hook.id == post["json"]["id"]
     assert post["json"]["recipient_id"] == volunteer_id and post["json"]["channel"] == "webhook"
     sent = events.wait_for("notification_sent", lambda e: e["data"]["channel"] == "webhook")
@@ -244,7 +246,7 @@ def store_webhook(database, recipient_id, url):
         conn.execute(
             update(table)
             .where(table.c.recipient_id == recipient_id)
-            .values(webhook_url=url, webhook_secret=domain.new_webhook_secret())
+            .values(webhook_url=url, webhook_secret=webhook_rules.new_webhook_secret())
         )
 
 
@@ -359,9 +361,9 @@ def test_each_recipient_verifies_only_its_own_deliveries(
     for post in receiver.received:
         mine = post["json"]["recipient_id"]
         (other,) = [r for r in recipients if r != mine]
-        assert domain.verify_webhook(secrets[mine], post["headers"], post["body"])
-        with pytest.raises(domain.WebhookRejected):
-            domain.verify_webhook(secrets[other], post["headers"], post["body"])
+        assert webhook_rules.verify_webhook(secrets[mine], post["headers"], post["body"])
+        with pytest.raises(webhook_rules.WebhookRejected):
+            webhook_rules.verify_webhook(secrets[other], post["headers"], post["body"])
     # Setting the same URL again keeps the secret (and does not show it); a new URL rotates it.
     first = recipients[0]
     same = admin.call(
@@ -379,6 +381,6 @@ def test_each_recipient_verifies_only_its_own_deliveries(
     dispatch_event("points", "points_redeemed", "cixi", points_data(first))
     (post,) = wait_for(lambda: receiver.received)
     assert post["path"] == "/hook/v2"
-    assert domain.verify_webhook(moved["webhook_secret"], post["headers"], post["body"])
-    with pytest.raises(domain.WebhookRejected):
-        domain.verify_webhook(secrets[first], post["headers"], post["body"])
+    assert webhook_rules.verify_webhook(moved["webhook_secret"], post["headers"], post["body"])
+    with pytest.raises(webhook_rules.WebhookRejected):
+        webhook_rules.verify_webhook(secrets[first], post["headers"], post["body"])

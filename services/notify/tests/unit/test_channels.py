@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from notify_testdata import Receiver
 
-from notify import domain
+from notify import domain, webhook_rules
 from notify.channels import Delivery, DeliveryError, build_channels, http_clients
 from notify.channels.gateway import GatewayChannel
 from notify.channels.log import LoggingChannel
@@ -22,7 +22,7 @@ from notify.settings import NotifySettings
 from pioneer.config import ConfigError, validate_settings
 from pioneer.testing import moments
 
-SECRET = domain.new_webhook_secret()
+SECRET = webhook_rules.new_webhook_secret()
 LOCAL = ("127.0.0.1",)
 
 
@@ -78,9 +78,9 @@ def test_webhook_posts_json_signed_with_the_recipients_own_secret(receiver):
     assert "webhook_url" not in post["json"] and "webhook_secret" not in post["json"]
     assert SECRET not in post["body"].decode() and SECRET not in str(headers)
     assert headers["webhook-signature"].startswith("v1,")
-    assert domain.verify_webhook(SECRET, headers, post["body"]) == post["json"]["id"]
-    with pytest.raises(domain.WebhookRejected):
-        domain.verify_webhook(domain.new_webhook_secret(), headers, post["body"])
+    assert webhook_rules.verify_webhook(SECRET, headers, post["body"]) == post["json"]["id"]
+    with pytest.raises(webhook_rules.WebhookRejected):
+        webhook_rules.verify_webhook(webhook_rules.new_webhook_secret(), headers, post["body"])
     assert abs(int(headers["webhook-timestamp"]) - moments.now().timestamp()) < 5
     assert headers["Content-Type"].startswith("application/json")
     assert "X-Pioneer-Signature" not in headers and "X-Api-Key" not in headers

@@ -11,7 +11,7 @@ import hmac
 
 import pytest
 
-from notify import domain
+from notify import webhook_rules
 from pioneer.testing import moments
 
 # The issue's finding 2: a volunteer's own token set each of these, and each was accepted.
@@ -28,8 +28,8 @@ ISSUE_URLS = [
 
 @pytest.mark.parametrize("url", ISSUE_URLS)
 def test_the_issues_urls_are_refused_over_http_and_over_https(url):
-    assert domain.url_refusal(url) is not None
-    assert domain.url_refusal(url.replace("http://", "https://", 1)) is not None
+    assert webhook_rules.url_refusal(url) is not None
+    assert webhook_rules.url_refusal(url.replace("http://", "https://", 1)) is not None
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_the_issues_urls_are_refused_over_http_and_over_https(url):
     ],
 )
 def test_urls_that_lead_inside_or_nowhere_are_refused(url):
-    assert domain.url_refusal(url) is not None
+    assert webhook_rules.url_refusal(url) is not None
 
 
 @pytest.mark.parametrize(
@@ -81,17 +81,17 @@ def test_urls_that_lead_inside_or_nowhere_are_refused(url):
     ],
 )
 def test_public_https_urls_are_accepted(url):
-    assert domain.url_refusal(url) is None
+    assert webhook_rules.url_refusal(url) is None
 
 
 def test_plain_http_only_for_the_named_test_hosts():
-    assert domain.url_refusal("http://127.0.0.1:8999/hook", ["127.0.0.1"]) is None
-    assert domain.url_refusal("http://127.0.0.1:8999/hook", ["receiver.test"]) is not None
-    assert domain.url_refusal("http://127.0.0.2:8999/hook", ["127.0.0.1"]) is not None
-    assert domain.url_refusal("http://u:p@127.0.0.1/hook", ["127.0.0.1"]) is not None
+    assert webhook_rules.url_refusal("http://127.0.0.1:8999/hook", ["127.0.0.1"]) is None
+    assert webhook_rules.url_refusal("http://127.0.0.1:8999/hook", ["receiver.test"]) is not None
+    assert webhook_rules.url_refusal("http://127.0.0.2:8999/hook", ["127.0.0.1"]) is not None
+    assert webhook_rules.url_refusal("http://u:p@127.0.0.1/hook", ["127.0.0.1"]) is not None
     # A gateway's host is the operator's: only the scheme and credentials are judged.
-    assert domain.url_refusal("https://10.0.0.5:8443/send", check_host=False) is None
-    assert domain.url_refusal("http://10.0.0.5/send", check_host=False) is not None
+    assert webhook_rules.url_refusal("https://10.0.0.5:8443/send", check_host=False) is None
+    assert webhook_rules.url_refusal("http://10.0.0.5/send", check_host=False) is not None
 
 
 @pytest.mark.parametrize(
@@ -139,7 +139,7 @@ def test_plain_http_only_for_the_named_test_hosts():
     ],
 )
 def test_refused_addresses(address):
-    assert domain.address_refused(address)
+    assert webhook_rules.address_refused(address)
 
 
 @pytest.mark.parametrize(
@@ -153,7 +153,7 @@ def test_refused_addresses(address):
     ],
 )
 def test_public_addresses_are_reached(address):
-    assert not domain.address_refused(address)
+    assert not webhook_rules.address_refused(address)
 
 
 # --- signatures ------------------------------------------------------------------------------------
@@ -163,11 +163,11 @@ BODY = b'{"id":"cixi-ntf-1","title":"x"}'
 
 
 def signed(secret: str, at=None, message_id: str = "cixi-ntf-1") -> dict[str, str]:
-    return domain.webhook_headers(secret, message_id, BODY, at or moments.now())
+    return webhook_rules.webhook_headers(secret, message_id, BODY, at or moments.now())
 
 
 def test_the_signature_is_standard_webhooks_v1():
-    secret = domain.new_webhook_secret()
+    secret = webhook_rules.new_webhook_secret()
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
     headers = signed(secret)
     # Known construction, computed independently: base64(HMAC-SHA256(key, "id.ts.body")).
@@ -176,41 +176,41 @@ def test_the_signature_is_standard_webhooks_v1():
     expected = base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
     assert headers["webhook-signature"] == f"v1,{expected}"
     assert headers["webhook-id"] == "cixi-ntf-1"
-    assert domain.new_webhook_secret() != secret
+    assert webhook_rules.new_webhook_secret() != secret
 
 
 def test_a_signature_verifies_with_its_recipients_secret_and_no_other():
-    mine, theirs = domain.new_webhook_secret(), domain.new_webhook_secret()
+    mine, theirs = webhook_rules.new_webhook_secret(), webhook_rules.new_webhook_secret()
     headers = signed(mine)
-    assert domain.verify_webhook(mine, headers, BODY) == "cixi-ntf-1"
+    assert webhook_rules.verify_webhook(mine, headers, BODY) == "cixi-ntf-1"
     upper = {name.upper(): value for name, value in headers.items()}
-    assert domain.verify_webhook(mine, upper, BODY) == "cixi-ntf-1"  # header names any case
-    with pytest.raises(domain.WebhookRejected, match="signature"):
-        domain.verify_webhook(theirs, headers, BODY)
-    with pytest.raises(domain.WebhookRejected, match="signature"):
-        domain.verify_webhook(mine, headers, BODY + b" ")
-    with pytest.raises(domain.WebhookRejected, match="signature"):
-        domain.verify_webhook(mine, {**headers, "webhook-id": "cixi-ntf-2"}, BODY)
+    assert webhook_rules.verify_webhook(mine, upper, BODY) == "cixi-ntf-1"  # header names any case
+    with pytest.raises(webhook_rules.WebhookRejected, match="signature"):
+        webhook_rules.verify_webhook(theirs, headers, BODY)
+    with pytest.raises(webhook_rules.WebhookRejected, match="signature"):
+        webhook_rules.verify_webhook(mine, headers, BODY + b" ")
+    with pytest.raises(webhook_rules.WebhookRejected, match="signature"):
+        webhook_rules.verify_webhook(mine, {**headers, "webhook-id": "cixi-ntf-2"}, BODY)
     # A receiver rotating its secret lists several; one that matches is enough.
     both = {**headers, "webhook-signature": f"v1,AAAA {headers['webhook-signature']}"}
-    assert domain.verify_webhook(mine, both, BODY) == "cixi-ntf-1"
+    assert webhook_rules.verify_webhook(mine, both, BODY) == "cixi-ntf-1"
 
 
 def test_a_replayed_old_delivery_and_one_from_the_future_are_rejected():
-    secret = domain.new_webhook_secret()
+    secret = webhook_rules.new_webhook_secret()
     old = signed(secret, moments.from_now(minutes=-6))
-    with pytest.raises(domain.WebhookRejected, match="replay window"):
-        domain.verify_webhook(secret, old, BODY)
+    with pytest.raises(webhook_rules.WebhookRejected, match="replay window"):
+        webhook_rules.verify_webhook(secret, old, BODY)
     # The same delivery was fine when it was fresh, and a re-stamped copy needs the secret.
-    assert domain.verify_webhook(secret, old, BODY, now=moments.from_now(minutes=-6))
+    assert webhook_rules.verify_webhook(secret, old, BODY, now=moments.from_now(minutes=-6))
     restamped = {**old, "webhook-timestamp": str(int(moments.now().timestamp()))}
-    with pytest.raises(domain.WebhookRejected, match="signature"):
-        domain.verify_webhook(secret, restamped, BODY)
+    with pytest.raises(webhook_rules.WebhookRejected, match="signature"):
+        webhook_rules.verify_webhook(secret, restamped, BODY)
     future = signed(secret, moments.from_now(minutes=6))
-    with pytest.raises(domain.WebhookRejected, match="replay window"):
-        domain.verify_webhook(secret, future, BODY)
-    assert domain.verify_webhook(secret, signed(secret, moments.from_now(minutes=-4)), BODY)
-    assert domain.verify_webhook(secret, old, BODY, window_s=600)
+    with pytest.raises(webhook_rules.WebhookRejected, match="replay window"):
+        webhook_rules.verify_webhook(secret, future, BODY)
+    assert webhook_rules.verify_webhook(secret, signed(secret, moments.from_now(minutes=-4)), BODY)
+    assert webhook_rules.verify_webhook(secret, old, BODY, window_s=600)
 
 
 @pytest.mark.parametrize(
@@ -224,6 +224,6 @@ def test_a_replayed_old_delivery_and_one_from_the_future_are_rejected():
     ],
 )
 def test_missing_or_malformed_headers_are_rejected(broken):
-    secret = domain.new_webhook_secret()
-    with pytest.raises(domain.WebhookRejected):
-        domain.verify_webhook(secret, {**signed(secret), **broken}, BODY)
+    secret = webhook_rules.new_webhook_secret()
+    with pytest.raises(webhook_rules.WebhookRejected):
+        webhook_rules.verify_webhook(secret, {**signed(secret), **broken}, BODY)
