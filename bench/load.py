@@ -207,8 +207,8 @@ class RawLoad:
             raise RuntimeError(f"bench: {name}: errors {unexpected}, {timeouts} timed out")
         spent: dict[str, float] = {}
         for key in pids:  # ``postgres:<pid>`` keys add up to one ``postgres``
-            name = key.split(":", 1)[0]
-            spent[name] = spent.get(name, 0.0) + cpu_after[key] - cpu_before[key]
+            process = key.split(":", 1)[0]
+            spent[process] = spent.get(process, 0.0) + cpu_after[key] - cpu_before[key]
         total = sum(spent.values()) - idle * elapsed
         return Result(
             name=name,
