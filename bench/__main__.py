@@ -262,6 +262,32 @@ def bench_wishes(bench: Bench, args: argparse.Namespace, results: list[Result]) 
         if winners != len(wishes):
             raise RuntimeError(f"claim storm: {winners} winners for {len(wishes)} wishes")
 
+        # The same storm from the raw generator: new wishes, new volunteers.
+        bench.quiesce()
+        wishes.clear()
+        admin.run("wishes.submit+review (seeding)", publish, args.wishes)
+        volunteers[:] = [ids.new_id("cixi", "vol") for _ in range(args.claims)]
+        for volunteer_id in volunteers:
+            dispatch(
+                "volunteers",
+                "volunteer_registered",
+                db.envelope("volunteer_registered", "cixi", "cixi", volunteer_event(volunteer_id)),
+            )
+        _wait_for_wishes_replica(bench, volunteers[-1])
+        bench.quiesce()
+        raw_storm = bench.raw().run(
+            "wishes.claim_wish (raw)",
+            claim,
+            args.claims,
+            bench.token("admin", "cixi"),
+            expect_errors=["Conflict"],
+            settle=bench.quiesce,
+        )
+        results.append(raw_storm)
+        winners = raw_storm.calls - raw_storm.errors
+        if winners != len(wishes):
+            raise RuntimeError(f"raw claim storm: {winners} winners for {len(wishes)} wishes")
+
         seed_dispatch_index(bench, args.volunteers, rng)
         print(f"  seeded {args.volunteers} located volunteers in cixi", flush=True)
         dispatcher = bench.clients(bench.token("dispatcher", "cixi"))
@@ -439,6 +465,7 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
             ("points.leaderboard", 0.9),
             ("notify.inbox", 0.9),
             ("stations.claim_post", 0.5),
+            ("wishes.claim_wish", 0.5),
             ("volunteers.register", 0.4),
         ]
     ]
