@@ -66,6 +66,22 @@ class Reply:
     timed_out: bool = False
 
 
+def _suite_settings(examples: int) -> Any:
+    """hypothesis's settings for the suite: ``examples`` cases, the same on every run, no
+    shrinking (a failing case is reported as it was sent: shrinking would replay calls against
+    a database the earlier cases already changed)."""
+    from hypothesis import HealthCheck, Phase, settings
+
+    return settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+
+
 class RawRpc:
     """An RPC caller that can send any body: the bytes or the JSON a hostile client would.
 
@@ -682,18 +698,9 @@ class HostileRpc:
             self._generated_for(method, fn, examples)
 
     def _generated_for(self, method: str, fn: Any, examples: int) -> None:
-        from hypothesis import HealthCheck, Phase, given, settings
+        from hypothesis import given
 
-        @settings(
-            max_examples=examples,
-            derandomize=True,
-            database=None,
-            deadline=None,
-            # A failing case is reported as it was sent: shrinking would replay calls against
-            # a database the earlier cases already changed.
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
+        @_suite_settings(examples)
         @given(call_strategy(fn, self.known, self.tokens))
         def case(call: Call) -> None:
             self.check(
@@ -1214,7 +1221,7 @@ class HostileEvents:
     def generated(self, consumer: EventConsumer, examples: int) -> list[Forged]:
         """``examples`` envelopes whose data is drawn from the event type's contract model
         (hostile strategies) over a genuine envelope's data, its record ids kept."""
-        from hypothesis import HealthCheck, Phase, given, settings
+        from hypothesis import given
         from hypothesis import strategies as st
 
         genuine, headers = self.delivery(consumer)
@@ -1228,14 +1235,7 @@ class HostileEvents:
         }
         drawn: list[dict[str, Any]] = []
 
-        @settings(
-            max_examples=examples,
-            derandomize=True,
-            database=None,
-            deadline=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
+        @_suite_settings(examples)
         @given(st.fixed_dictionaries({}, optional=properties))
         def draw(values: dict[str, Any]) -> None:
             drawn.append(values)
