@@ -59,8 +59,8 @@ class Bench:
             base_port=free_port_block(10),
             user_prefix=f"pioneer-bench-{tag}-",
         )
-        os.environ["PIONEER_DB_PREFIX"] = f"bench{tag}"  # its own databases on PostgreSQL
         self.deployment = launcher.on_database(self.deployment, database)
+        self.deployment.db_prefix = f"bench{tag}"  # its own databases on PostgreSQL
         self.deployment.save()
         launcher.prepare_databases(self.deployment)
         self.amqp_uri = self.deployment.amqp_uri()

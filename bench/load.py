@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .measure import Result, percentile, process_cpu_seconds
+from .measure import Result, process_cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -196,7 +196,7 @@ class RawLoad:
             profiler.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
             profiler.wait(60)
         seconds = max(o["seconds"] for o in outputs)
-        latencies = sorted(x for o in outputs for x in o["latencies"])
+        latencies = [x for o in outputs for x in o["latencies"]]
         errors: dict[str, int] = {}
         for o in outputs:
             for kind, count in o["errors"].items():
@@ -210,16 +210,12 @@ class RawLoad:
             process = key.split(":", 1)[0]
             spent[process] = spent.get(process, 0.0) + cpu_after[key] - cpu_before[key]
         total = sum(spent.values()) - idle * elapsed
-        return Result(
-            name=name,
-            calls=calls,
-            concurrency=processes * inflight,
-            seconds=round(seconds, 3),
-            calls_per_s=round(calls / seconds, 1),
-            p50_ms=round(percentile(latencies, 0.50) * 1000, 2),
-            p95_ms=round(percentile(latencies, 0.95) * 1000, 2),
-            p99_ms=round(percentile(latencies, 0.99) * 1000, 2),
-            errors=sum(errors.values()),
+        return Result.of(
+            name,
+            processes * inflight,
+            seconds,
+            latencies,
+            sum(errors.values()),
             server_cpu_us_per_call=round(max(total, 0.0) / calls * 1e6, 1),
             generator=f"raw {processes}×{inflight}",
             client_cpu_pct=round(max(o["cpu_s"] / o["seconds"] for o in outputs) * 100, 1),

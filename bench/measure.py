@@ -34,6 +34,32 @@ class Result:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        concurrency: int,
+        seconds: float,
+        latencies: list[float],
+        errors: int,
+        **extra: Any,
+    ) -> Result:
+        """The row of ``len(latencies)`` calls that took ``seconds`` in all."""
+        latencies = sorted(latencies)
+        calls = len(latencies)
+        return cls(
+            name=name,
+            calls=calls,
+            concurrency=concurrency,
+            seconds=round(seconds, 3),
+            calls_per_s=round(calls / seconds, 1),
+            p50_ms=round(percentile(latencies, 0.50) * 1000, 2),
+            p95_ms=round(percentile(latencies, 0.95) * 1000, 2),
+            p99_ms=round(percentile(latencies, 0.99) * 1000, 2),
+            errors=errors,
+            **extra,
+        )
+
 
 def process_cpu_seconds(pid: int | None) -> float | None:
     """User + system CPU time of a process so far (Linux ``/proc``), or None."""
@@ -109,16 +135,6 @@ class Clients:
             if cpu_before is not None and cpu_after is not None
             else None
         )
-        latencies.sort()
-        return Result(
-            name=name,
-            calls=calls,
-            concurrency=len(clusters),
-            seconds=round(seconds, 3),
-            calls_per_s=round(calls / seconds, 1),
-            p50_ms=round(percentile(latencies, 0.50) * 1000, 2),
-            p95_ms=round(percentile(latencies, 0.95) * 1000, 2),
-            p99_ms=round(percentile(latencies, 0.99) * 1000, 2),
-            errors=errors,
-            server_cpu_us_per_call=cpu_per_call,
+        return Result.of(
+            name, len(clusters), seconds, latencies, errors, server_cpu_us_per_call=cpu_per_call
         )

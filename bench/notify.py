@@ -141,6 +141,7 @@ def seed_notifications(bench: Bench, total: int, rng: random.Random) -> tuple[li
     per = max(total // RECIPIENTS, 1)
     start_ms = int((time.time() - 90 * 86_400) * 1000)  # three months of notifications
     now = clock.utcnow()
+    deadline = clock.local(now + timedelta(days=3)).strftime("%Y-%m-%d")  # as the body says it
     started = time.monotonic()
     try:
         rows: list[dict[str, Any]] = []
@@ -157,7 +158,7 @@ def seed_notifications(bench: Bench, total: int, rng: random.Random) -> tuple[li
                         "kind": "wish_published",
                         "subject_id": f"cixi-wish-seed{n}",
                         "title": "新的微心愿：想要一副老花镜",
-                        "body": "居家养老，距您约 1.2 公里，截止 2026-11-28 18:00。打开应用认领。",
+                        "body": f"居家养老，距您约 1.2 公里，截止 {deadline} 18:00。打开应用认领。",
                         "channel": "inbox",
                         "urgent": False,
                         "status": "stored",

@@ -65,13 +65,12 @@ class Deployed:
         return f"amqp://{user}:{password}@{self._host}:5672/{self._vhost}"
 
     def database_url(self, service: str) -> str:
-        """The service's own database: its SQLite file, or its PostgreSQL database."""
-        from pioneer import databases
+        """The service's own database: its SQLite file (under this run's var), or its
+        PostgreSQL database as the deployment's record names it."""
+        from pioneer.launcher import Deployment
 
         if self.record.get("database") == "postgres":
-            name = databases.database_name(self.record["db_prefix"], self.name, service)
-            password = self.record["db_passwords"][service]
-            return databases.service_url(self.record["postgres_admin"], name, password)
+            return Deployment(**self.record).database_url(service)
         return f"sqlite:///{self.var / f'{service}.db'}"
 
     def broker_users(self) -> list[str]:

@@ -101,15 +101,15 @@ def _access_table(cls: type) -> list[str]:
     return [*lines, ""]
 
 
-def _consumers(event_type: str, source: str) -> list[str]:
-    """The built services with a handler bound for ``event_type`` from ``source``."""
-    return [
-        name
-        for name in built_services()
-        if any(
-            b["source"] == source and b["routing_key"] == event_type for b in handler_bindings(name)
-        )
-    ]
+def _consumers(source: str) -> dict[str, list[str]]:
+    """For each event type of ``source``, the built services with a handler bound for it."""
+    found: dict[str, list[str]] = {}
+    for name in built_services():
+        for event_type in sorted(
+            {b["routing_key"] for b in handler_bindings(name) if b["source"] == source}
+        ):
+            found.setdefault(event_type, []).append(name)
+    return found
 
 
 def _published(service: str, publishes: tuple[str, ...]) -> list[str]:
@@ -125,6 +125,7 @@ def _published(service: str, publishes: tuple[str, ...]) -> list[str]:
         " fields they do not know, so a field is only ever added).",
         "",
     ]
+    consumers = _consumers(service)
     by_model: dict[Any, list[str]] = {}
     for event_type in publishes:
         by_model.setdefault(DATA_OF[event_type], []).append(event_type)
@@ -133,7 +134,7 @@ def _published(service: str, publishes: tuple[str, ...]) -> list[str]:
             "| event | consumed by |",
             "|---|---|",
             *[
-                f"| `{t}` | {', '.join(_consumers(t, service)) or '(outside systems only)'} |"
+                f"| `{t}` | {', '.join(consumers.get(t, [])) or '(outside systems only)'} |"
                 for t in event_types
             ],
             "",
@@ -145,13 +146,20 @@ def _published(service: str, publishes: tuple[str, ...]) -> list[str]:
     return lines
 
 
-def _field_table(schema: dict[str, Any]) -> list[str]:
-    defs = schema.get("$defs", {})
-    required = set(schema.get("required", []))
+def _field_rows(model: dict[str, Any], defs: dict[str, Any]) -> list[str]:
+    """A model's fields as a table: name, type, whether required."""
+    required = set(model.get("required", []))
     rows = ["| field | type | required |", "|---|---|---|"]
-    for field, prop in schema.get("properties", {}).items():
+    for field, prop in model.get("properties", {}).items():
         yes = "yes" if field in required else "no"
         rows.append(f"| `{field}` | {_cell(_type_text(prop, defs))} | {yes} |")
+    return rows
+
+
+def _field_table(schema: dict[str, Any]) -> list[str]:
+    """An event's data fields, then the fields of the models nested in it."""
+    defs = schema.get("$defs", {})
+    rows = _field_rows(schema, defs)
     for name, nested in defs.items():
         fields = ", ".join(
             f"`{field}` {_type_text(prop, defs)}" for field, prop in nested["properties"].items()
@@ -210,13 +218,7 @@ def render(service: str) -> str:
             if model.get("description"):
                 lines += [model["description"], ""]
             if "properties" in model:
-                required = set(model.get("required", []))
-                lines += ["| field | type | required |", "|---|---|---|"]
-                for field, prop in model["properties"].items():
-                    lines.append(
-                        f"| `{field}` | {_cell(_type_text(prop, models))} | "
-                        f"{'yes' if field in required else 'no'} |"
-                    )
+                lines += _field_rows(model, models)
             else:
                 lines.append(f"{_type_text(model, models)}")
             lines.append("")

@@ -128,6 +128,16 @@ _PROCESSED_AMONG = select(processed_events.c.event_id).where(
 )
 
 
+def _sqlite_file(url: str) -> str | None:
+    """The file of a SQLite ``url`` (its directory made, owner only), or None (in memory, or
+    not SQLite)."""
+    path = url.split("///", 1)[1] if url.startswith("sqlite") and "///" in url else ""
+    if not path or path == ":memory:":
+        return None
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
 class DatabaseTaken(Exception):
     """Another process already serves this SQLite file."""
 
@@ -139,10 +149,9 @@ def hold_sqlite_file(url: str) -> Any:
     one-line reason if another process holds it; None for other databases."""
     import fcntl
 
-    path = url.split("///", 1)[1] if url.startswith("sqlite") and "///" in url else ""
-    if not path or path == ":memory:":
+    path = _sqlite_file(url)
+    if path is None:
         return None
-    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     handle = open(f"{path}.lock", "w")  # noqa: SIM115 (held until the process ends)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -159,9 +168,7 @@ def make_engine(url: str, pool_size: int, echo: bool = False) -> Engine:
     """An engine for ``url`` with a pool sized to the service's workers. Its errors never
     carry a statement's parameters (names, addresses) into logs or replies."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = _sqlite_file(url)  # its directory made before SQLite opens it
         engine = create_engine(
             url,
             poolclass=QueuePool,
@@ -171,7 +178,7 @@ def make_engine(url: str, pool_size: int, echo: bool = False) -> Engine:
             echo=echo,
             hide_parameters=True,
         )
-        _configure_sqlite(engine, path if path and path != ":memory:" else None)
+        _configure_sqlite(engine, path)
         return engine
     return create_engine(
         url,

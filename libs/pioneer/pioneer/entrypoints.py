@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
+import kombu
 import kombu.pools
 import kombu.serialization
 from kombu.entity import TRANSIENT_DELIVERY_MODE
@@ -31,6 +32,7 @@ from kombu.exceptions import EncodeError
 from nameko.constants import (
     AMQP_SSL_CONFIG_KEY,
     DEFAULT_RETRY_POLICY,
+    DEFAULT_TRANSPORT_OPTIONS,
     LOGIN_METHOD_CONFIG_KEY,
 )
 from nameko.events import SERVICE_POOL, EventHandler
@@ -51,7 +53,6 @@ from .events import (
     parse_event,
 )
 from .kernel import Kernel
-from .relay import producer_pool
 from .schemas import validate
 
 
@@ -68,7 +69,8 @@ class ReplyPublisher:
     - No publisher confirms: a reply goes to the caller's own non-durable reply queue; if the
       broker loses it, the caller times out whether or not this worker waited for a confirm.
       For the same reason replies are transient (no persistence flag).
-    - A producer from one kombu pool kept for the process (``relay.producer_pool``).
+    - A producer from one kombu pool, looked up once and kept (nameko builds a connection
+      object and looks its pool up for every message it publishes).
     - A model result is encoded once, by pydantic, straight to JSON bytes (``JsonResult``);
       other results are encoded by kombu, without nameko's trial serialisation first. A value
       that fails to encode is answered with nameko's ``UnserializableValueError``, as
@@ -77,12 +79,13 @@ class ReplyPublisher:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.exchange = get_rpc_exchange(config)
-        self.producers = producer_pool(
+        connection = kombu.Connection(
             config["AMQP_URI"],
-            confirms=False,
+            transport_options=dict(DEFAULT_TRANSPORT_OPTIONS, confirm_publish=False),
             ssl=config.get(AMQP_SSL_CONFIG_KEY),
             login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
         )
+        self.producers = kombu.pools.producers[connection]
 
     def send(
         self,

@@ -188,30 +188,29 @@ def with_broker_users(deployment: Deployment, user_prefix: str) -> Deployment:
     for role in broker_roles():
         if role != CLIENT and role not in deployment.passwords:
             deployment.passwords[role] = secrets.token_urlsafe(24)
-    if deployment.database == "postgres":
-        for service in built_services():
-            deployment.db_passwords.setdefault(service, secrets.token_urlsafe(24))
     return deployment
 
 
 def on_database(deployment: Deployment, database: str | None) -> Deployment:
     """``deployment`` on ``database`` (``sqlite``/``postgres``; None keeps what it has). A
-    recorded deployment keeps its engine: its data lives there (``make clean`` starts anew)."""
-    if database is None or database == deployment.database:
-        return deployment
-    if (deployment.dir / "deployment.json").exists():
-        raise LaunchError(
-            f"deployment {deployment.name} runs on {deployment.database}; "
-            f"`make clean` to start it anew on {database}"
-        )
-    if database not in databases.ENGINES:
-        raise LaunchError(
-            f"no database engine {database!r} (one of {', '.join(databases.ENGINES)})"
-        )
-    deployment.database = database
-    deployment.postgres_admin = databases.admin_url() if database == "postgres" else ""
-    deployment.db_prefix = databases.default_prefix()
-    return with_broker_users(deployment, deployment.user_prefix)
+    recorded deployment keeps its engine: its data lives there (``make clean`` starts anew).
+    On PostgreSQL every service gets a password for its role, a service added since too."""
+    if database is not None and database != deployment.database:
+        if (deployment.dir / "deployment.json").exists():
+            raise LaunchError(
+                f"deployment {deployment.name} runs on {deployment.database}; "
+                f"`make clean` to start it anew on {database}"
+            )
+        if database not in databases.ENGINES:
+            engines = ", ".join(databases.ENGINES)
+            raise LaunchError(f"no database engine {database!r} (one of {engines})")
+        deployment.database = database
+        deployment.postgres_admin = databases.admin_url() if database == "postgres" else ""
+        deployment.db_prefix = databases.default_prefix()
+    if deployment.database == "postgres":
+        for service in built_services():
+            deployment.db_passwords.setdefault(service, secrets.token_urlsafe(24))
+    return deployment
 
 
 def new_deployment(

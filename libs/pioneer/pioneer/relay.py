@@ -18,10 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import eventlet
-import kombu.pools
 from eventlet.queue import Empty, Full, LightQueue
-from kombu import Connection
-from nameko.constants import DEFAULT_TRANSPORT_OPTIONS
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import Engine, delete, func, select, update
 
@@ -36,20 +33,6 @@ LINGER_S = 0.005
 CLEANUP_EVERY_S = 60.0
 STATISTICS_EVERY_S = 3600.0
 PROCESSED_RETENTION = timedelta(days=30)
-
-
-def producer_pool(
-    amqp_uri: str, confirms: bool, ssl: Any = None, login_method: str | None = None
-) -> Any:
-    """kombu's producer pool for the broker, looked up once and kept by the caller (nameko
-    builds a connection object and looks its pool up for every message it publishes)."""
-    connection = Connection(
-        amqp_uri,
-        transport_options=dict(DEFAULT_TRANSPORT_OPTIONS, confirm_publish=confirms),
-        ssl=ssl,
-        login_method=login_method,
-    )
-    return kombu.pools.producers[connection]
 
 
 class OutboxRelay:

@@ -37,6 +37,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from ..errors import CONTRACT_ERRORS
+from ..event_contract import DATA_OF
 
 CONTRACT = frozenset(cls.__name__ for cls in CONTRACT_ERRORS)
 # How long one call may take, including the broker's round trip.
@@ -767,13 +768,6 @@ PEER_DEPLOYMENT = "ningbo-deployment"
 HERE = {"lat": 30.2113, "lon": 121.4398}
 
 
-def event_models() -> dict[str, type]:
-    """The contract model of each event type's data (``pioneer.event_contract.DATA_OF``)."""
-    from ..event_contract import DATA_OF
-
-    return dict(DATA_OF)
-
-
 def genuine_data(event_type: str, city: str) -> dict[str, Any]:
     """``data`` of ``event_type`` about a new record of ``city``, as its producer would publish
     it (fresh ids, moments near now)."""
@@ -979,7 +973,7 @@ def forged_events(
 ) -> list[Forged]:
     """Forged and malformed envelopes for a consumer of ``event_type``, each built from a fresh
     ``genuine()`` envelope (delivered with ``headers``, federation's for a peer's copies)."""
-    model = event_models()[event_type]
+    model = DATA_OF[event_type]
     fields = _data_fields(model)
     headers = dict(headers or {})
     cases: list[Forged] = []
@@ -1225,7 +1219,7 @@ class HostileEvents:
         from hypothesis import strategies as st
 
         genuine, headers = self.delivery(consumer)
-        schema = event_models()[consumer.event_type].model_json_schema()
+        schema = DATA_OF[consumer.event_type].model_json_schema()
         shapes = SchemaStrategies(schema, [self.city, PEER_CITY, "repair", "elderly_care"])
         # The record's ids stay genuine, so a row the event wrote is recognised by them.
         properties = {

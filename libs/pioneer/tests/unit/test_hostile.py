@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from pioneer import db, ids
 from pioneer.entrypoints import request_problem, rpc
 from pioneer.errors import ValidationError
+from pioneer.event_contract import DATA_OF
 from pioneer.events import PoisonMessage, parse_event, read_data
 from pioneer.schemas import CityName, Location, Name, RecordId, validate
 from pioneer.testing import hostile
@@ -94,7 +95,7 @@ def consumed_types() -> list[str]:
 
 @pytest.mark.parametrize("event_type", consumed_types())
 def test_genuine_data_is_valid_and_every_forgery_kind_is_built(event_type):
-    model = hostile.event_models()[event_type]
+    model = DATA_OF[event_type]
 
     def genuine() -> dict[str, Any]:
         return db.envelope(event_type, "cixi", "cixi", hostile.genuine_data(event_type, "cixi"))
