@@ -325,15 +325,14 @@ def seed_dispatch_index(bench: Bench, count: int, rng: random.Random) -> None:
     wishes database's replica and dispatch index in batches (what their events would leave)."""
     from sqlalchemy import create_engine, insert
 
-    from pioneer import clock, geo
+    from pioneer import clock, replica_skills
     from pioneer.replica import volunteer_replica
-    from wishes.models import DispatchSkill
 
     engine = create_engine(bench.deployment.database_url("wishes"))
     now = clock.utcnow()
     try:
         for start in range(0, count, 5000):
-            replica_rows, skill_rows = [], []
+            replica_rows = []
             for _ in range(start, min(start + 5000, count)):
                 volunteer_id = ids.new_id("cixi", "vol")
                 point = random_point(rng)
@@ -351,21 +350,9 @@ def seed_dispatch_index(bench: Bench, count: int, rng: random.Random) -> None:
                         "updated_at": now,
                     }
                 )
-                cell = geo.geocell(point["lat"], point["lon"])
-                skill_rows.extend(
-                    {
-                        "volunteer_id": volunteer_id,
-                        "skill": skill,
-                        "city": "cixi",
-                        "lat": point["lat"],
-                        "lon": point["lon"],
-                        "geocell": cell,
-                    }
-                    for skill in skills
-                )
             with engine.begin() as conn:
                 conn.execute(insert(volunteer_replica), replica_rows)
-                conn.execute(insert(DispatchSkill.__table__), skill_rows)
+                replica_skills.rebuild(conn, [row["volunteer_id"] for row in replica_rows])
     finally:
         engine.dispose()
 

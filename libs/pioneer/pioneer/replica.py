@@ -9,7 +9,6 @@ counts as over even before the ``volunteer_reinstated`` event arrives.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table
 from sqlalchemy.orm import Session
 
-from . import clock, geo
+from . import clock
 from .batching import batch_event_handler
 from .db import NAMING_CONVENTION, UtcDateTime
 from .entrypoints import event_handler
@@ -89,45 +88,6 @@ def eligible_at(now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-def rebuild_skill_index(session: Session, index: Table, volunteer_ids: Iterable[str]) -> None:
-    """Make a per-skill geo index say what the replica now holds about ``volunteer_ids``.
-
-    ``index`` is a service's own table with the columns ``volunteer_id``, ``skill``, ``city``,
-    ``lat``, ``lon`` and ``geocell``: one row per skill of a located, not removed volunteer, so
-    "who has this skill near here" is a few index range scans over geocells. Call it in the
-    transaction that applied the volunteers' events (``replica_changed``); three statements
-    however many volunteers.
-    """
-    wanted = list(dict.fromkeys(volunteer_ids))
-    if not wanted:
-        return
-    rows = session.execute(_REPLICA_AMONG, {"volunteer_ids": wanted}).all()
-    session.execute(sa.delete(index).where(index.c.volunteer_id.in_(wanted)))
-    width = index.c.skill.type.length
-    entries = []
-    for row in rows:
-        if row.status == "removed" or row.lat is None or row.lon is None:
-            continue
-        cell = geo.geocell(row.lat, row.lon)
-        for skill in dict.fromkeys(row.skills or []):
-            if isinstance(skill, str) and len(skill) <= width:
-                entries.append(
-                    {
-                        "volunteer_id": row.volunteer_id,
-                        "skill": skill,
-                        "city": row.city,
-                        "lat": row.lat,
-                        "lon": row.lon,
-                        "geocell": cell,
-                    }
-                )
-    if entries:
-        session.execute(sa.insert(index), entries)
-
-
-_REPLICA_AMONG = sa.select(volunteer_replica).where(
-    volunteer_replica.c.volunteer_id.in_(sa.bindparam("volunteer_ids", expanding=True))
-)
 _REPLICA_COLUMNS = [c.name for c in volunteer_replica.c]
 # Insert, or update only if the event's version is newer than the stored one (atomic, so
 # events of one volunteer on separate queues cannot overwrite a newer state). Written out once:

@@ -1,7 +1,8 @@
 """The notify database: notifications (one row per source event, recipient and channel),
-preferences, the volunteer directory's skill index and the offers notify has told volunteers of.
+preferences and the offers notify has told volunteers of.
 
-The volunteer directory itself is the kernel's ``volunteer_replica``.
+The volunteer directory is the kernel's ``volunteer_replica`` and its per-skill geo index
+(``pioneer.replica_skills``).
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     CheckConstraint,
-    Float,
     Index,
     Integer,
     MetaData,
@@ -98,22 +97,6 @@ class Preferences(Base):
     webhook_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     webhook_secret: Mapped[str | None] = mapped_column(String(100), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-
-class DirectorySkill(Base):
-    """One row per skill of each located, not-removed volunteer of the replica, with its geocell:
-    "volunteers of this city with this skill near here" is a few index range scans."""
-
-    __tablename__ = "directory_skills"
-
-    city: Mapped[str] = mapped_column(String(32), primary_key=True)
-    skill: Mapped[str] = mapped_column(String(40), primary_key=True)
-    geocell: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    volunteer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    lat: Mapped[float] = mapped_column(Float)
-    lon: Mapped[float] = mapped_column(Float)
-
-    __table_args__ = (Index("ix_directory_skills_volunteer_id", "volunteer_id"),)
 
 
 class OfferHold(Base):

@@ -9,10 +9,10 @@ A ``NotifyStore`` is built over a unit of work's session (writes) or a read conn
   reads, the read state, and push deliveries (due, claimed under a lease, sent, retried,
   dead-lettered, replayed);
 - preferences (with each webhook recipient's signing secret);
-- the volunteer directory: the kernel's replica (version-guarded) plus ``directory_skills``,
-  one row per skill of each located volunteer with its geocell, kept in the same transaction
-  as every replica change, so "eligible volunteers of this city with this skill within the
-  circle" is a few index range scans;
+- the volunteer directory: the kernel's replica (version-guarded) and its per-skill geo index
+  (``pioneer.replica_skills``), rebuilt in the same transaction as every replica change, so
+  "eligible volunteers of this city with this skill within the circle" is a few index range
+  seeks;
 - the offers notify told volunteers of (``offer_holds``).
 """
 
@@ -23,26 +23,20 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, false, func, select, text, union_all, update
+from sqlalchemy import bindparam, false, func, select, text, update
 from sqlalchemy.orm import Session
 
-from pioneer import geo
+from pioneer import replica_skills
 from pioneer.db import conflict_insert
 from pioneer.events import Event
-from pioneer.replica import (
-    apply_newer,
-    eligible_at,
-    rebuild_skill_index,
-    volunteer_replica,
-)
+from pioneer.replica import apply_newer, eligible_at, volunteer_replica
 
 from .domain import FAILED, INBOX, PENDING, SENT, Prefs
-from .models import DirectorySkill, Notification, OfferHold, Preferences
+from .models import Notification, OfferHold, Preferences
 
 notifications_t = Notification.__table__
 preferences_t = Preferences.__table__
 holds_t = OfferHold.__table__
-skills_t = DirectorySkill.__table__
 replica_t = volunteer_replica
 LOOKUP_CHUNK = 500
 
@@ -67,19 +61,8 @@ _PREFERENCES_OF = select(preferences_t).where(
 @functools.cache
 def _nearby_query(cells: int) -> Any:
     """Located volunteers of ``city`` with ``skill`` in ``cells`` geocell ranges, eligible at
-    ``now``, with their stored preferences (if any). One index range seek per covering cell on
-    ``(city, skill, geocell)``, not a scan of every volunteer of the city with the skill; built
-    once per number of ranges."""
-    parts = [
-        select(skills_t.c.volunteer_id, skills_t.c.lat, skills_t.c.lon).where(
-            skills_t.c.city == bindparam("city"),
-            skills_t.c.skill == bindparam("skill"),
-            skills_t.c.geocell >= lo,
-            skills_t.c.geocell < hi,
-        )
-        for lo, hi in geo.cell_parameters(cells)
-    ]
-    near = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("near")
+    ``now``, with their stored preferences (if any); built once per number of ranges."""
+    near = replica_skills.near(cells, in_city=True)
     return (
         select(
             near.c.volunteer_id,
@@ -219,9 +202,8 @@ class NotifyStore:
         """``(volunteer_id, lat, lon, channels, quiet_start, quiet_end)`` of the eligible
         volunteers of ``city`` with ``skill`` in the geocells covering the circle (the exact
         distance is the caller's); the preference columns are null for those without any."""
-        ranges = geo.covering_ranges(lat, lon, radius_m)
-        values = {"city": city, "skill": skill, "now": now, **geo.bind_cells(ranges)}
-        return self.db.execute(_nearby_query(len(ranges)), values).all()
+        cells, values = replica_skills.circle(skill, lat, lon, radius_m, city)
+        return self.db.execute(_nearby_query(cells), {**values, "now": now}).all()
 
     def apply_volunteer(self, event: Event) -> bool:
         """Fold a volunteers event into the replica if it is newer than what is held; whether
@@ -230,8 +212,8 @@ class NotifyStore:
         return apply_newer(self.db, event)[1]
 
     def reindex(self, volunteer_ids: list[str]) -> None:
-        """Make ``directory_skills`` say what the replica now holds about ``volunteer_ids``."""
-        rebuild_skill_index(self.db, skills_t, volunteer_ids)
+        """Make the skill index say what the replica now holds about ``volunteer_ids``."""
+        replica_skills.rebuild(self.db, volunteer_ids)
 
     # --- offers ---------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from pioneer import clock, geo, ids
+from pioneer import clock, ids
 
 # The tests' receivers listen on 127.0.0.1: named for plain http (and trusted addresses).
 TEST_HOST = "127.0.0.1"
@@ -89,10 +89,10 @@ def seed_directory(
     events would leave there): ``(volunteer_id, status, skills, location)``."""
     from sqlalchemy import insert
 
-    from notify.models import DirectorySkill
+    from pioneer import replica_skills
     from pioneer.replica import volunteer_replica
 
-    replica_rows, skill_rows = [], []
+    replica_rows = []
     now = clock.utcnow()
     for volunteer_id, status, skills, location in volunteers:
         city = ids.city_of(volunteer_id)
@@ -109,23 +109,9 @@ def seed_directory(
                 "updated_at": now,
             }
         )
-        if status != "removed":
-            cell = geo.geocell(location["lat"], location["lon"])
-            skill_rows.extend(
-                {
-                    "city": city,
-                    "skill": skill,
-                    "geocell": cell,
-                    "volunteer_id": volunteer_id,
-                    "lat": location["lat"],
-                    "lon": location["lon"],
-                }
-                for skill in skills
-            )
     with engine.begin() as conn:
         conn.execute(insert(volunteer_replica), replica_rows)
-        if skill_rows:
-            conn.execute(insert(DirectorySkill.__table__), skill_rows)
+        replica_skills.rebuild(conn, [row["volunteer_id"] for row in replica_rows])
     return len(replica_rows)
 
 

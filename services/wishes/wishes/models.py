@@ -145,23 +145,6 @@ class RequestOffer(Base):
     )
 
 
-class DispatchSkill(Base):
-    """One row per skill of a located, not removed volunteer of the replica, with the location
-    copied in: "who has this skill near here" is a few index range scans. Rebuilt from the
-    replica row whenever a volunteer event is applied."""
-
-    __tablename__ = "dispatch_skills"
-
-    volunteer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    skill: Mapped[str] = mapped_column(String(40), primary_key=True)
-    city: Mapped[str] = mapped_column(String(32))
-    lat: Mapped[float] = mapped_column(Float)
-    lon: Mapped[float] = mapped_column(Float)
-    geocell: Mapped[int] = mapped_column(BigInteger)
-
-    __table_args__ = (Index("ix_dispatch_skills_skill_geocell", "skill", "geocell"),)
-
-
 class ComplaintDelivery(Base):
     """A complaint filed here about a request's assigned volunteer, until the volunteers service
     has recorded it (``pending`` -> ``delivered``). Its ``complaint_id`` is chosen here and sent

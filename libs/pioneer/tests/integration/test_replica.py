@@ -3,30 +3,20 @@ of events, newer versions win whatever the order, and a skill index rebuilt for 
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pioneer import db, ids
+from pioneer import db, ids, replica_skills
 from pioneer.events import Event
 from pioneer.replica import (
     apply_newer,
     apply_volunteer_events,
-    rebuild_skill_index,
     replica_metadata,
     volunteer_replica,
 )
+from pioneer.replica_skills import skills_metadata
 
-index_metadata = MetaData()
-skills_index = Table(
-    "test_skills_index",
-    index_metadata,
-    Column("volunteer_id", String(64), primary_key=True),
-    Column("skill", String(32), primary_key=True),
-    Column("city", String(32)),
-    Column("lat", Float),
-    Column("lon", Float),
-    Column("geocell", BigInteger),
-)
+skills_index = replica_skills.replica_skills
 
 
 def event(volunteer_id: str, version: int, status: str = "active", **data) -> Event:
@@ -46,7 +36,7 @@ def test_a_batch_applies_in_order_and_newer_versions_win(db_url):
     engine = db.make_engine(db_url, 2)
     try:
         replica_metadata.create_all(engine)
-        index_metadata.create_all(engine)
+        skills_metadata.create_all(engine)
         a, b, c = (ids.new_id("cixi", "vol") for _ in range(3))
         with Session(engine) as session, session.begin():
             applied = apply_volunteer_events(
@@ -60,7 +50,7 @@ def test_a_batch_applies_in_order_and_newer_versions_win(db_url):
                 ],
             )
             assert applied == [a, a, b, b, c]
-            rebuild_skill_index(session, skills_index, applied)
+            replica_skills.rebuild(session, applied)
         with engine.connect() as conn:
             held = {
                 row.volunteer_id: (row.version, row.status)
@@ -71,9 +61,7 @@ def test_a_batch_applies_in_order_and_newer_versions_win(db_url):
             # Removed (b) and unlocated (c) volunteers are not in the index.
             assert sorted(indexed) == [(a, "haircut")]
         with Session(engine) as session, session.begin():
-            rebuild_skill_index(
-                session, skills_index, apply_volunteer_events(session, [event(c, 2)])
-            )
+            replica_skills.rebuild(session, apply_volunteer_events(session, [event(c, 2)]))
         with engine.connect() as conn:
             assert sorted(
                 conn.execute(
@@ -96,5 +84,30 @@ def test_a_single_event_says_whether_it_was_newer(db_url):
         assert [newer for _, newer in outcomes] == [True, False, False, True]
         with engine.connect() as conn:
             assert conn.execute(select(volunteer_replica.c.version)).scalar_one() == 3
+    finally:
+        engine.dispose()
+
+
+def test_the_migration_step_fills_the_index_from_the_replica_held(db_url):
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    from pioneer.replica_skills import create_replica_skills
+
+    engine = db.make_engine(db_url, 2)
+    try:
+        replica_metadata.create_all(engine)
+        a, b, c = (ids.new_id("cixi", "vol") for _ in range(3))
+        with Session(engine) as session, session.begin():
+            apply_volunteer_events(
+                session,
+                [event(a, 1), event(b, 1, status="removed"), event(c, 1, location=None)],
+            )
+        with engine.begin() as conn:
+            create_replica_skills(Operations(MigrationContext.configure(conn)))
+        with engine.connect() as conn:
+            indexed = conn.execute(select(skills_index.c.volunteer_id, skills_index.c.skill)).all()
+        # What the replica held is indexed; removed (b) and unlocated (c) volunteers are not.
+        assert sorted(indexed) == [(a, "haircut"), (a, "repair")]
     finally:
         engine.dispose()

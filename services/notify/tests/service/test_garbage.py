@@ -11,7 +11,7 @@ from sqlalchemy import text
 from pioneer.testing.fixtures import wait_for
 from pioneer.testing.garbage import BAD_CREDENTIALS, garbage_calls, send_garbage
 
-TABLES = ["notifications", "preferences", "offer_holds", "directory_skills", "outbox"]
+TABLES = ["notifications", "preferences", "offer_holds", "replica_skills", "outbox"]
 
 
 def test_garbage_to_every_method(notify, admin, rpc, enrol, dispatch_event, count_rows, database):
@@ -88,11 +88,14 @@ def test_models_match_migrations(db_url):
     from notify.service import NotifyService
     from pioneer.db import kernel_metadata
     from pioneer.replica import replica_metadata
+    from pioneer.replica_skills import skills_metadata
     from pioneer.testing.schema import schema_drift
 
     assert (
         schema_drift(
-            db_url, NotifyService.migrations, [Base.metadata, kernel_metadata, replica_metadata]
+            db_url,
+            NotifyService.migrations,
+            [Base.metadata, kernel_metadata, replica_metadata, skills_metadata],
         )
         == []
     )

@@ -52,7 +52,7 @@ def accepted_request(admin, database):
     def known() -> bool:
         with database.connect() as conn:
             return conn.execute(
-                text("SELECT count(*) FROM dispatch_skills WHERE volunteer_id = :v"),
+                text("SELECT count(*) FROM replica_skills WHERE volunteer_id = :v"),
                 {"v": volunteer_id},
             ).scalar()
 

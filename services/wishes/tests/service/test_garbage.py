@@ -14,7 +14,7 @@ TABLES = [
     "wishes",
     "service_requests",
     "request_offers",
-    "dispatch_skills",
+    "replica_skills",
     "complaint_deliveries",
     "outbox",
     "volunteer_replica",
@@ -114,13 +114,16 @@ def test_garbage_to_every_method(wishes, admin, rpc, token, enrol, count_rows, d
 def test_models_match_migrations(db_url):
     from pioneer.db import kernel_metadata
     from pioneer.replica import replica_metadata
+    from pioneer.replica_skills import skills_metadata
     from pioneer.testing.schema import schema_drift
     from wishes.models import Base
     from wishes.service import WishesService
 
     assert (
         schema_drift(
-            db_url, WishesService.migrations, [Base.metadata, kernel_metadata, replica_metadata]
+            db_url,
+            WishesService.migrations,
+            [Base.metadata, kernel_metadata, replica_metadata, skills_metadata],
         )
         == []
     )

@@ -1,25 +1,25 @@
 """The statements about hotline service requests: the requests, their offers (one row per
-volunteer tried) and the dispatch index, the per-skill geo index kept from the volunteer
-replica."""
+volunteer tried) and the dispatch candidates, read from the kernel's per-skill geo index over
+the volunteer replica (``pioneer.replica_skills``)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, exists, insert, or_, select, update
 
-from pioneer import geo
+from pioneer import replica_skills
 from pioneer.db import row_of
-from pioneer.replica import eligible_at, rebuild_skill_index, volunteer_replica
+from pioneer.replica import eligible_at, volunteer_replica
 
 from .. import domain
-from ..models import DispatchSkill, RequestOffer, ServiceRequest
+from ..models import RequestOffer, ServiceRequest
 from .guards import in_states, transition_params, transition_update
 
 requests_t = ServiceRequest.__table__
 offers_t = RequestOffer.__table__
-skills_t = DispatchSkill.__table__
 replica_t = volunteer_replica
 
 _REQUEST_BY_ID = select(requests_t).where(requests_t.c.id == bindparam("request_id"))
@@ -34,6 +34,31 @@ _OPEN = offers_t.c.status == domain.OFFER_OPEN
 
 def _offer_of(request_id: str, volunteer_id: str) -> Any:
     return (offers_t.c.request_id == request_id) & (offers_t.c.volunteer_id == volunteer_id)
+
+
+@functools.cache
+def _candidates_query(cells: int) -> Any:
+    """``(volunteer_id, lat, lon, city)`` of the volunteers with ``skill`` in ``cells`` geocell
+    ranges who are eligible at ``now``, not busy (``domain.BUSY_WITH``) and not tried for
+    ``request_id`` yet; built once per number of ranges."""
+    near = replica_skills.near(cells, in_city=False)
+    volunteer = near.c.volunteer_id
+    busy = exists().where(
+        requests_t.c.assigned_to == volunteer,
+        in_states(requests_t.c.status, domain.BUSY_WITH),
+    )
+    tried = exists().where(
+        offers_t.c.request_id == bindparam("request_id"), offers_t.c.volunteer_id == volunteer
+    )
+    return (
+        select(volunteer, near.c.lat, near.c.lon, near.c.city)
+        .join(replica_t, replica_t.c.volunteer_id == volunteer)
+        .where(
+            eligible_at(bindparam("now", type_=replica_t.c.suspended_until.type)),
+            ~busy,
+            ~tried,
+        )
+    )
 
 
 class RequestRecords:
@@ -174,29 +199,10 @@ class RequestRecords:
         """``(volunteer_id, lat, lon, city)`` of the volunteers with ``skill`` in the geocells
         covering the circle who are eligible at ``now``, not busy (``domain.BUSY_WITH``) and not
         tried for this request yet; a volunteer may come once per cell range."""
-        volunteer = skills_t.c.volunteer_id
-        busy = exists().where(
-            requests_t.c.assigned_to == volunteer,
-            in_states(requests_t.c.status, domain.BUSY_WITH),
-        )
-        tried = exists().where(
-            offers_t.c.request_id == request_id, offers_t.c.volunteer_id == volunteer
-        )
-        query = (
-            select(volunteer, skills_t.c.lat, skills_t.c.lon, replica_t.c.city)
-            .join(replica_t, replica_t.c.volunteer_id == volunteer)
-            .where(
-                geo.within_cells(
-                    skills_t.c.geocell,
-                    geo.covering_ranges(lat, lon, radius_m),
-                    skills_t.c.skill == skill,
-                ),
-                eligible_at(now),
-                ~busy,
-                ~tried,
-            )
-        )
-        return self.db.execute(query).all()
+        cells, values = replica_skills.circle(skill, lat, lon, radius_m)
+        return self.db.execute(
+            _candidates_query(cells), {**values, "request_id": request_id, "now": now}
+        ).all()
 
     def busy_elsewhere(self, volunteer_id: str, request_id: str) -> bool:
         """Whether the volunteer is busy (``domain.BUSY_WITH``) with another request."""
@@ -217,5 +223,5 @@ class RequestRecords:
         )
 
     def reindex_volunteers(self, volunteer_ids: list[str]) -> None:
-        """Make the dispatch index say what the replica now holds about ``volunteer_ids``."""
-        rebuild_skill_index(self.db, skills_t, volunteer_ids)
+        """Make the skill index say what the replica now holds about ``volunteer_ids``."""
+        replica_skills.rebuild(self.db, volunteer_ids)
