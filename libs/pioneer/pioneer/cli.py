@@ -158,16 +158,21 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    """Hand over to the report a service registers (entry point group ``pioneer.reports``)."""
+def _hand_over(group: str, what: str, args: argparse.Namespace) -> int:
+    """Run the command a service registers under ``args.kind`` in the entry point ``group``."""
     from .registry import commands
 
-    reports = commands("pioneer.reports")
-    if args.kind not in reports:
-        known = ", ".join(sorted(reports)) or "none installed"
-        print(f"pioneer: no report {args.kind!r} ({known})", file=sys.stderr)
+    registered = commands(group)
+    if args.kind not in registered:
+        known = ", ".join(sorted(registered)) or "none installed"
+        print(f"pioneer: no {what} {args.kind!r} ({known})", file=sys.stderr)
         return 2
-    return int(reports[args.kind].load()(args.args) or 0)
+    return int(registered[args.kind].load()(args.args) or 0)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Hand over to the report a service registers (entry point group ``pioneer.reports``)."""
+    return _hand_over("pioneer.reports", "report", args)
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
@@ -226,14 +231,7 @@ def cmd_definitions(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Hand over to the importer a service registers (entry point group ``pioneer.importers``)."""
-    from .registry import commands
-
-    importers = commands("pioneer.importers")
-    if args.kind not in importers:
-        known = ", ".join(sorted(importers)) or "none installed"
-        print(f"pioneer: no importer for {args.kind!r} ({known})", file=sys.stderr)
-        return 2
-    return int(importers[args.kind].load()(args.args) or 0)
+    return _hand_over("pioneer.importers", "importer for", args)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -184,3 +184,24 @@ def validate(model: type[BaseModel], data: Any, field: str = "") -> Any:
         return model.model_validate(data)
     except PydanticValidationError as exc:
         raise to_contract_error(exc, field) from None
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def from_row(model: type[Model], row: Any, /, **values: Any) -> Model:
+    """``model`` built from a row: each of its fields from the row's attribute of that name,
+    unless ``values`` gives it (a renamed, reshaped or withheld field). The presenters' one
+    way of copying rows into results and events; a field the model lacks never rides along."""
+    wanted = [name for name in model.model_fields if name not in values]
+    columns = getattr(row, "_mapping", None)  # a database row: its columns, not tuple methods
+    if columns is not None:
+        data = {name: columns[name] for name in wanted if name in columns}
+    else:
+        data = {name: getattr(row, name) for name in wanted if hasattr(row, name)}
+    return model.model_validate({**data, **values})
+
+
+def location_of(row: Any) -> dict[str, float] | None:
+    """A row's ``lat``/``lon`` as the contract's location (none where the row has no place)."""
+    return None if row.lat is None else {"lat": row.lat, "lon": row.lon}

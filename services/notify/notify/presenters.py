@@ -3,30 +3,25 @@ and preferences; what a push adapter is handed; what notify's events say."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from pioneer import clock
 from pioneer.event_contract import NotificationDelivered
+from pioneer.schemas import from_row
 
 from . import domain
 from .channels import Delivery
 from .schemas import DeliveryOut, NotificationOut, PreferencesOut
 
 
-def _fields(row: Any) -> Mapping[str, Any]:
-    """A row's columns by name (a database row, or a plain object in the tests' fakes)."""
-    return row._mapping if hasattr(row, "_mapping") else vars(row)
-
-
 def notification_out(row: Any) -> NotificationOut:
     """An inbox notification."""
-    return NotificationOut.model_validate(_fields(row))
+    return from_row(NotificationOut, row)
 
 
 def delivery_out(row: Any) -> DeliveryOut:
     """A push delivery with its state (``failed_deliveries``)."""
-    return DeliveryOut.model_validate(_fields(row))
+    return from_row(DeliveryOut, row)
 
 
 def preferences_out(row: Any, new_secret: str | None = None) -> PreferencesOut:
@@ -94,16 +89,5 @@ def inbox_stored_event(
 
 def delivery_event(row: Any, error: str | None = None) -> NotificationDelivered:
     """``notification_sent`` (no ``error``) or ``notification_failed`` for one push delivery."""
-    data = {
-        "source_event_id": row.source_event_id,
-        "city": row.city,
-        "kind": row.kind,
-        "subject_id": row.subject_id,
-        "channel": row.channel,
-        "notification_id": row.id,
-        "recipient_id": row.recipient_id,
-        "attempts": row.attempts,
-    }
-    if error is not None:
-        data["error"] = error
-    return NotificationDelivered(**data)
+    failed = {} if error is None else {"error": error}
+    return from_row(NotificationDelivered, row, notification_id=row.id, **failed)

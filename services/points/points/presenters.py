@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pioneer.event_contract import PointsChanged
+from pioneer.schemas import from_row
 
 from . import domain
 from .schemas import (
@@ -46,17 +47,12 @@ def entry_event(row: Any, balance: int, reason: str | None = None, **item: Any) 
     """``points_awarded``/``points_redeemed``/``points_reversed`` (``domain.EVENT_OF_KIND``) of
     an entry and the balance after it. ``reason`` is the full text where the entry holds it cut
     to its column; ``item`` the redeemed item's ``item_id``, ``item_name`` and ``quantity``."""
-    return PointsChanged(
+    return from_row(
+        PointsChanged,
+        row,
         entry_id=row.id,
-        volunteer_id=row.volunteer_id,
-        city=row.city,
-        delta=row.delta,
         reason=row.reason if reason is None else reason,
         balance=balance,
-        at=row.at,
-        source_event_id=row.source_event_id,
-        redemption_id=row.redemption_id,
-        kind=row.kind,
         ranked=domain.counts_for_ranking(row.kind),
         **item,
     )
@@ -89,12 +85,4 @@ def board(
 
 def report_item(row: Any, rank: int) -> ReportItem:
     """A volunteer's line of the annual report (hours to two places)."""
-    return ReportItem(
-        volunteer_id=row.volunteer_id,
-        points=row.points,
-        hours=round(row.hours, 2),
-        activities=row.activities,
-        wishes=row.wishes,
-        requests=row.requests,
-        rank=rank,
-    )
+    return from_row(ReportItem, row, hours=round(row.hours, 2), rank=rank)

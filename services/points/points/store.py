@@ -95,6 +95,18 @@ _MEMBERS_OF = delete(members_t).where(
 _BOARD_ORDER = (totals_t.c.points.desc(), totals_t.c.volunteer_id.desc())
 
 
+def _earned(volunteer_id: str, city: str, points: int, at: datetime) -> dict[str, Any]:
+    """The values of a credit: a new account's row, or what an existing one adds."""
+    return {
+        "volunteer_id": volunteer_id,
+        "city": city,
+        "balance": points,
+        "earned": points,
+        "spent": 0,
+        "updated_at": at,
+    }
+
+
 class PointsStore:
     """The ledger, balances, ranking totals, the catalog and redemptions, team membership,
     peers' entries, and the volunteer replica's eligibility check."""
@@ -146,28 +158,13 @@ class PointsStore:
 
     def credit(self, volunteer_id: str, city: str, points: int, at: datetime) -> int:
         """Add ``points >= 0`` earned (creating the account); the balance after."""
-        values = {
-            "volunteer_id": volunteer_id,
-            "city": city,
-            "balance": points,
-            "earned": points,
-            "spent": 0,
-            "updated_at": at,
-        }
-        return self.db.execute(_CREDIT, values).scalar_one()
+        return self.db.execute(_CREDIT, _earned(volunteer_id, city, points, at)).scalar_one()
 
     def credit_many(self, earned: dict[str, tuple[str, int]], at: datetime) -> dict[str, int]:
         """Add earned points to many accounts (``{volunteer_id: (city, points >= 0)}``) in one
         statement; the balances after."""
         rows = [
-            {
-                "volunteer_id": volunteer_id,
-                "city": city,
-                "balance": points,
-                "earned": points,
-                "spent": 0,
-                "updated_at": at,
-            }
+            _earned(volunteer_id, city, points, at)
             # In key order, so concurrent batches lock rows in one order (no deadlocks).
             for volunteer_id, (city, points) in sorted(earned.items())
         ]

@@ -12,6 +12,7 @@ from typing import Any
 from pioneer import auth
 from pioneer.event_contract import ComplaintUpheld, VolunteerChanged
 from pioneer.logs import mask_phone
+from pioneer.schemas import from_row, location_of
 
 from .schemas import (
     CommitmentOut,
@@ -34,35 +35,13 @@ def shown_phone(phone: str, admin: bool) -> str:
     return phone if admin else mask_phone(phone)
 
 
-def _location(row: Any) -> dict[str, float] | None:
-    return None if row.lat is None else {"lat": row.lat, "lon": row.lon}
-
-
 def volunteer_out(row: Any, admin: bool, distance_m: float | None = None) -> VolunteerOut:
     """A volunteer, its phone in full only for ``admin``; with ``distance_m``, as a nearby
     search finds it."""
-    data = {
-        "id": row.id,
-        "name": row.name,
-        "phone": shown_phone(row.phone, admin),
-        "city": row.city,
-        "district": row.district,
-        "community": row.community,
-        "is_party_member": row.is_party_member,
-        "party_branch": row.party_branch,
-        "skills": row.skills,
-        "location": _location(row),
-        "availability": row.availability,
-        "status": row.status,
-        "suspended_until": row.suspended_until,
-        "cards": row.cards,
-        "version": row.version,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }
+    shown = {"phone": shown_phone(row.phone, admin), "location": location_of(row)}
     if distance_m is None:
-        return VolunteerOut.model_validate(data)
-    return FoundVolunteerOut.model_validate({**data, "distance_m": distance_m})
+        return from_row(VolunteerOut, row, **shown)
+    return from_row(FoundVolunteerOut, row, **shown, distance_m=distance_m)
 
 
 def volunteer_event(
@@ -71,15 +50,12 @@ def volunteer_event(
     """The volunteer as the replicas need it, for ``volunteer_*`` events (no name, phone or
     other personal detail: see ``VolunteerChanged``); ``teams`` are the ids of the teams it
     belongs to (points ranks by team from them)."""
-    return VolunteerChanged(
+    return from_row(
+        VolunteerChanged,
+        row,
         volunteer_id=row.id,
-        city=row.city,
-        version=row.version,
-        status=row.status,
-        suspended_until=row.suspended_until,
-        cards=row.cards,
         skills=list(row.skills),
-        location=_location(row),
+        location=location_of(row),
         reason=reason,
         teams=teams,
     )

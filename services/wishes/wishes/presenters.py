@@ -7,6 +7,7 @@ from typing import Any
 
 from pioneer import auth
 from pioneer.event_contract import ComplaintFiled, RequestChanged, WishChanged
+from pioneer.schemas import from_row, location_of
 
 from . import domain
 from .schemas import NearbyWishOut, RequestOut, WishOut
@@ -21,29 +22,10 @@ def wish_out(row: Any, caller: auth.Caller, distance_m: float | None = None) -> 
         claimed_by=row.claimed_by,
         status=row.status,
     )
-    data = {
-        "id": row.id,
-        "city": row.city,
-        "status": row.status,
-        "title": row.title,
-        "description": row.description,
-        "category": row.category,
-        "location": {"lat": row.lat, "lon": row.lon},
-        "deadline": row.deadline,
-        "claimed_by": row.claimed_by,
-        "claimed_at": row.claimed_at,
-        "beneficiary": row.beneficiary if shown else None,
-        "fulfillment_note": row.fulfillment_note,
-        "fulfilled_at": row.fulfilled_at,
-        "rating": row.rating,
-        "feedback": row.feedback,
-        "reason": row.reason,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }
+    shown_fields = {"location": location_of(row), "beneficiary": row.beneficiary if shown else None}
     if distance_m is None:
-        return WishOut.model_validate(data)
-    return NearbyWishOut.model_validate({**data, "distance_m": distance_m})
+        return from_row(WishOut, row, **shown_fields)
+    return from_row(NearbyWishOut, row, **shown_fields, distance_m=distance_m)
 
 
 def wish_event(
@@ -51,19 +33,13 @@ def wish_event(
 ) -> WishChanged:
     """``wish_*`` data: the wish without its beneficiary; the volunteer is the one holding it
     unless given (a release names the volunteer who gave it back)."""
-    return WishChanged(
+    return from_row(
+        WishChanged,
+        row,
         wish_id=row.id,
-        city=row.city,
-        status=row.status,
-        title=row.title,
-        category=row.category,
-        location={"lat": row.lat, "lon": row.lon},
-        deadline=row.deadline,
+        location=location_of(row),
         volunteer_id=volunteer_id if volunteer_id is not None else row.claimed_by,
         volunteer_city=volunteer_city if volunteer_city is not None else row.claimed_by_city,
-        reason=row.reason,
-        rating=row.rating,
-        version=row.version,
     )
 
 
@@ -76,37 +52,23 @@ def request_out(row: Any, offers: list[Any], caller: auth.Caller) -> RequestOut:
         assigned_to=row.assigned_to,
     )
     open_offers = [o.volunteer_id for o in offers if o.status == domain.OFFER_OPEN]
-    return RequestOut.model_validate(
-        {
-            "id": row.id,
-            "city": row.city,
-            "status": row.status,
-            "service": row.service,
-            "urgency": row.urgency,
-            "description": row.description,
-            "location": {"lat": row.lat, "lon": row.lon},
-            "address": row.address if shown else None,
-            "requester": row.requester if shown else None,
-            "offered_to": open_offers[0] if open_offers else None,
-            "offers": open_offers,
-            "assigned_to": row.assigned_to,
-            "attempts": [
-                {
-                    "volunteer_id": o.volunteer_id,
-                    "outcome": "offered" if o.status == domain.OFFER_OPEN else o.status,
-                    "at": o.decided_at or o.offered_at,
-                    "distance_m": o.distance_m,
-                }
-                for o in offers
-            ],
-            "completion_note": row.completion_note,
-            "completed_at": row.completed_at,
-            "rating": row.rating,
-            "feedback": row.feedback,
-            "reason": row.reason,
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-        }
+    return from_row(
+        RequestOut,
+        row,
+        location=location_of(row),
+        address=row.address if shown else None,
+        requester=row.requester if shown else None,
+        offered_to=open_offers[0] if open_offers else None,
+        offers=open_offers,
+        attempts=[
+            {
+                "volunteer_id": o.volunteer_id,
+                "outcome": "offered" if o.status == domain.OFFER_OPEN else o.status,
+                "at": o.decided_at or o.offered_at,
+                "distance_m": o.distance_m,
+            }
+            for o in offers
+        ],
     )
 
 
@@ -117,29 +79,18 @@ def request_event(
     volunteer_city: str | None = None,
 ) -> RequestChanged:
     """``request_*`` data: the request without its requester or address."""
-    return RequestChanged(
+    return from_row(
+        RequestChanged,
+        row,
         request_id=row.id,
-        city=row.city,
-        status=row.status,
-        service=row.service,
-        urgency=row.urgency,
-        location={"lat": row.lat, "lon": row.lon},
+        location=location_of(row),
         offered_to=[o.volunteer_id for o in offers if o.status == domain.OFFER_OPEN],
         volunteer_id=volunteer_id,
         volunteer_city=volunteer_city,
         attempts=len(offers),
-        reason=row.reason,
-        rating=row.rating,
-        version=row.version,
     )
 
 
 def complaint_event(complaint: Any, volunteer_city: str) -> ComplaintFiled:
     """``complaint_filed``: which request's volunteer it is about, not what it says."""
-    return ComplaintFiled(
-        complaint_id=complaint.complaint_id,
-        request_id=complaint.request_id,
-        city=complaint.city,
-        volunteer_id=complaint.volunteer_id,
-        volunteer_city=volunteer_city,
-    )
+    return from_row(ComplaintFiled, complaint, volunteer_city=volunteer_city)
