@@ -443,7 +443,7 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
                 300,
             ),
         ]
-    # Issue 17's targets, under the raw generator.
+    # The targets under the raw generator.
     targets += [
         (f"{name} (raw) ≥ {bound} × echo", f"{name} (raw)", "ratio", bound)
         for name, bound in [
@@ -453,6 +453,7 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
             ("notify.inbox", 0.9),
             ("stations.claim_post", 0.5),
             ("wishes.claim_wish", 0.5),
+            ("points.redeem", 0.5),
             ("volunteers.register", 0.4),
         ]
     ]
@@ -621,7 +622,9 @@ def main(argv: list[str] | None = None) -> int:
     document = report(results, args)
     document["schedule"] = schedule_rows
     if seeded is not None:
-        document["points_seed"] = {k: v for k, v in seeded.items() if k != "sample"}
+        document["points_seed"] = {
+            k: v for k, v in seeded.items() if k not in ("sample", "redeemers")
+        }
     if imported is not None:
         document["volunteers"] = volunteers_part
         print(f"\n{imported.summary()}")

@@ -19,6 +19,7 @@ from pioneer.testing.ports import free_port_block
 
 from .load import RawLoad, broker_pid, processes_named
 from .measure import Clients
+from .pgstat import PgStatements
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "var" / "bench"
@@ -63,6 +64,11 @@ class Bench:
         self.deployment.db_prefix = f"bench{tag}"  # its own databases on PostgreSQL
         self.deployment.save()
         launcher.prepare_databases(self.deployment)
+        self.statements = (
+            PgStatements.open(self.deployment.postgres_admin, self.deployment.db_prefix)
+            if database == "postgres"
+            else None
+        )
         self.amqp_uri = self.deployment.amqp_uri()
         self.admin_uri = amqp_uri_for(
             self.deployment.vhost, user=launcher.RABBIT_ADMIN[0], password=launcher.RABBIT_ADMIN[1]
@@ -133,6 +139,7 @@ class Bench:
             self.raw_processes,
             self.raw_inflight,
             OUT / "profiles" if self.profile else None,
+            self.statements,
         )
 
     def server_pids(self) -> dict[str, int | None]:
@@ -154,6 +161,8 @@ class Bench:
         if self.echo is not None:
             self.echo.terminate()
             self.echo.wait(30)
+        if self.statements is not None:
+            self.statements.close()
         self.launcher.drop_databases(self.deployment)
         self.admin.delete_vhost(self.deployment.vhost)
         for role in self.launcher.broker_roles():

@@ -90,8 +90,10 @@ class RawLoad:
         processes: int = 2,
         inflight: int = 25,
         profile_dir: Path | None = None,
+        statements: Any = None,
     ) -> None:
         self.profile_dir = profile_dir
+        self.statements = statements  # a ``bench.pgstat.PgStatements`` on PostgreSQL
         self.amqp_uri = amqp_uri
         self.server_pids = server_pids
         self.work_dir = work_dir
@@ -180,6 +182,8 @@ class RawLoad:
             )
         time.sleep(max(0.0, start_at - time.time()))
         profilers = self._profile(name, pids)
+        if self.statements is not None:
+            self.statements.reset()
         cpu_before = _cpu(pids)
         began = time.monotonic()
         outputs = []
@@ -192,6 +196,7 @@ class RawLoad:
             settle()
         elapsed = time.monotonic() - began
         cpu_after = _cpu(pids)
+        statements = self.statements.read(calls) if self.statements is not None else None
         for profiler in profilers:
             profiler.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
             profiler.wait(60)
@@ -222,4 +227,5 @@ class RawLoad:
             cpu_us_per_call_by_process={
                 k: round(v / calls * 1e6, 1) for k, v in spent.items() if v / calls > 1e-5
             },
+            pg_statements=statements,
         )

@@ -30,6 +30,8 @@ class Result:
     generator: str = "proxy"
     client_cpu_pct: float | None = None
     cpu_us_per_call_by_process: dict[str, float] | None = None
+    # On PostgreSQL with pg_stat_statements: what the row made the server run, per call.
+    pg_statements: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,12 +11,16 @@
   points credits each one (entry, balance, totals, outbox); events/s from the first dispatch
   until the last one is counted / credited.
 - ``leaderboard`` (a city, all cities, a month) with 1 and 10 clients, and ``balance``.
+- ``redeem``: one unit of a haining catalog item (cost 1) per call, each call its own
+  volunteer in turn and its own idempotency key, through the proxy and the raw generator; the
+  stock left is checked against the calls made.
 """
 
 from __future__ import annotations
 
 import random
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -143,6 +147,10 @@ def seed(database_url: str, entries: int, volunteers: int, rng: random.Random) -
         "totals_rows": len(total_rows),
         "seconds": round(time.perf_counter() - began, 1),
         "sample": people[:50],
+        # haining's volunteers with points to spend, for ``redeem``.
+        "redeemers": [v for v, b in balances.items() if b >= 10 and ids.city_of(v) == "haining"][
+            :5000
+        ],
     }
 
 
@@ -284,10 +292,56 @@ def bench_points(bench: Any, args: Any, results: list[Result], seeded: dict[str,
                     bench.token("admin", "haining"),
                 )
             )
+            _bench_redeem(bench, args, results, seeded["redeemers"], raw)
         finally:
             platform.close()
     finally:
         admin.close()
+
+
+def _bench_redeem(
+    bench: Any, args: Any, results: list[Result], redeemers: list[str], raw: Any
+) -> None:
+    """``redeem`` through the proxy, then the raw generator: a single-row write (the balance,
+    the stock, the ledger entry, the redemption and its outbox row in one transaction)."""
+    from sqlalchemy import create_engine, text
+
+    token = bench.token("admin", "haining")
+    calls = args.calls
+    with ClusterRpcProxy(
+        {"AMQP_URI": bench.amqp_uri}, context_data={"authorization": token}
+    ) as rpc:
+        item = rpc.points.add_catalog_item(
+            city="haining", item={"name": "bench umbrella", "cost": 1, "stock": 1_000_000}
+        )
+    run = uuid.uuid4().hex[:8]
+
+    def redeem(cluster: Any, i: int) -> None:
+        cluster.points.redeem(
+            volunteer_id=redeemers[i % len(redeemers)],
+            item_id=item["id"],
+            quantity=1,
+            idempotency_key=f"bench-{run}-{i}",
+        )
+
+    client = bench.clients(token)
+    try:
+        results.append(client.run("points.redeem", redeem, calls, server_pid=bench.pid("points")))
+    finally:
+        client.close()
+    run = uuid.uuid4().hex[:8]  # the raw calls are new redemptions, not replays
+    results.append(raw.run("points.redeem (raw)", redeem, calls * 2, token))
+    engine = create_engine(bench.deployment.database_url("points"))
+    try:
+        with engine.connect() as conn:
+            stock = conn.execute(
+                text("SELECT stock FROM catalog_items WHERE id = :id"), {"id": item["id"]}
+            ).scalar()
+    finally:
+        engine.dispose()
+    if stock != 1_000_000 - 3 * calls:
+        raise RuntimeError(f"redeem: stock {stock}, expected {1_000_000 - 3 * calls}")
+    print(f"  {3 * calls} redemptions, each once; stock {stock:,}", flush=True)
 
 
 def _cpu(pid: int | None) -> float | None:
