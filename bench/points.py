@@ -52,6 +52,7 @@ def seed(database_url: str, entries: int, volunteers: int, rng: random.Random) -
 
     from pioneer import clock
     from pioneer.db import make_engine, migrate
+    from pioneer.replica import volunteer_replica
     from points import domain
     from points.models import Balance, LedgerEntry, Total
     from points.service import PointsService
@@ -138,6 +139,27 @@ def seed(database_url: str, entries: int, volunteers: int, rng: random.Random) -
         with engine.begin() as conn:
             for i in range(0, len(total_rows), 50_000):
                 conn.execute(insert(Total.__table__), total_rows[i : i + 50_000])
+        # The redeemers as the volunteers service's events would have left them in points'
+        # replica (redeem checks the volunteer is known and in good standing).
+        redeemers = [v for v, b in balances.items() if b >= 10 and ids.city_of(v) == "haining"]
+        redeemers = redeemers[:5000]
+        replica_rows = [
+            {
+                "volunteer_id": v,
+                "city": "haining",
+                "status": "active",
+                "suspended_until": None,
+                "skills": [],
+                "lat": None,
+                "lon": None,
+                "version": 1,
+                "updated_at": now,
+            }
+            for v in redeemers
+        ]
+        with engine.begin() as conn:
+            if replica_rows:
+                conn.execute(insert(volunteer_replica), replica_rows)
             conn.exec_driver_sql("ANALYZE")
     finally:
         engine.dispose()
@@ -147,10 +169,7 @@ def seed(database_url: str, entries: int, volunteers: int, rng: random.Random) -
         "totals_rows": len(total_rows),
         "seconds": round(time.perf_counter() - began, 1),
         "sample": people[:50],
-        # haining's volunteers with points to spend, for ``redeem``.
-        "redeemers": [v for v, b in balances.items() if b >= 10 and ids.city_of(v) == "haining"][
-            :5000
-        ],
+        "redeemers": redeemers,  # haining's volunteers with points to spend
     }
 
 
