@@ -78,8 +78,8 @@ class PgStatements:
             for row in rows
         ]
         return {
-            "statements_per_call": round(total.calls / calls, 2),
-            "exec_us_per_call": round(total.exec_ms * 1000 / calls, 1),
+            "statements_per_call": round(float(total.calls) / calls, 2),
+            "exec_us_per_call": round(float(total.exec_ms) * 1000 / calls, 1),
             "top": top,
         }
 
