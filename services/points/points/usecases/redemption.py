@@ -69,6 +69,8 @@ def redeem(
                 f"item {item_id} is in the catalog of '{item.city}'; the volunteer's points are"
                 f" kept in '{city}'"
             )
+        if item.stock < quantity:  # as last read; the guarded take below decides
+            raise _short_of_stock(item_id, quantity)
         cost = item.cost * quantity
         redemption_id = ids.new_id(city, "rdm")
         # The key first: a concurrent call with the same key waits on it until this commits,
@@ -93,8 +95,6 @@ def redeem(
             if first is None:
                 raise Conflict(f"redemption {key} could not be recorded; try again")
             return presenters.redemption_out(first)
-        if store.take_stock(item_id, quantity) is None:
-            raise Conflict(f"item {item_id} has fewer than {quantity} left in stock")
         account = change_account(store, volunteer_id, now, spent=cost)
         if account is None:
             raise Conflict(f"volunteer {volunteer_id} has fewer than {cost} points")
@@ -122,7 +122,16 @@ def redeem(
         )
         # Read back, so this answer is the stored row a repeated key returns.
         row = store.redemption(redemption_id)
+        # The stock last: the item's row, which every redemption of the item shares, is then
+        # locked only until the commit that follows, not through the writes above (a refusal
+        # still rolls them all back).
+        if store.take_stock(item_id, quantity) is None:
+            raise _short_of_stock(item_id, quantity)
     return presenters.redemption_out(row)
+
+
+def _short_of_stock(item_id: str, quantity: int) -> Conflict:
+    return Conflict(f"item {item_id} has fewer than {quantity} left in stock")
 
 
 def reverse_redemption(uow: Any, redemption_id: str, reason: str, actor: str) -> RedemptionOut:
