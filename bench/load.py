@@ -110,9 +110,11 @@ class RawLoad:
         """With ``profile_dir``: ``py-spy record`` on every Python server process for the row,
         as collapsed stacks (``<row>.<process>.txt``, one line a stack with its sample count,
         for flamegraph tools or a quick ``sort -k2``)."""
-        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        if self.profile_dir is None or not Path(spy).exists():
+        if self.profile_dir is None:
             return []
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        if not Path(spy).exists():
+            raise RuntimeError("bench: --profile needs py-spy (`make venv` installs it)")
         self.profile_dir.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         return [

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv at the repo root and install the kernel, every built service and the test tools
-# with the pinned versions of requirements.lock. Idempotent; re-run when a pyproject changes.
+# (and py-spy, for `make bench ARGS=--profile`) with the pinned versions of requirements.lock.
+# Idempotent; re-run when a pyproject changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -33,6 +34,6 @@ for svc in services/*/pyproject.toml; do
   [ -f "$svc" ] && targets+=(-e "$(dirname "$svc")")
 done
 "${PIP[@]}" install --no-build-isolation -c requirements.lock "${targets[@]}" \
-  pytest pytest-timeout ruff hypothesis hypothesis-jsonschema
+  pytest pytest-timeout ruff hypothesis hypothesis-jsonschema py-spy
 touch .venv/.installed
 echo "venv: ready (.venv)"
