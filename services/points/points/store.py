@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, insert, or_, select, text, update
 
-from pioneer.db import UtcDateTime, conflict_insert
+from pioneer.db import UtcDateTime, conflict_insert, row_of
 from pioneer.replica import VolunteerState, require_eligible, volunteer_replica
 
 from .domain import COMPLETED, REVERSED, Account
@@ -266,11 +266,13 @@ class PointsStore:
 
     # --- redemptions ----------------------------------------------------------------------------
 
-    def add_redemption(self, values: dict[str, Any]) -> bool:
-        """Record a redemption; False if the volunteer's idempotency key is taken. A concurrent
-        call with the same key waits here until the first commits (or rolls back)."""
+    def add_redemption(self, values: dict[str, Any]) -> Any | None:
+        """Record a redemption; the row as written, or None if the volunteer's idempotency key
+        is taken (a concurrent call with the same key waits here until the first commits)."""
         statement = conflict_insert(self.db, redemptions_t).values(**values)
-        return self.db.execute(statement.on_conflict_do_nothing()).rowcount == 1
+        if self.db.execute(statement.on_conflict_do_nothing()).rowcount != 1:
+            return None
+        return row_of(values, redemptions_t)
 
     def redemption(self, redemption_id: str) -> Any | None:
         """A redemption by its id."""
@@ -286,12 +288,6 @@ class PointsStore:
                 redemptions_t.c.idempotency_key == key,
             )
         ).first()
-
-    def set_redemption_balance(self, redemption_id: str, balance: int) -> None:
-        """The balance right after the redemption, so a repeat returns exactly its result."""
-        self.db.execute(
-            update(redemptions_t).where(redemptions_t.c.id == redemption_id).values(balance=balance)
-        )
 
     def mark_reversed(self, redemption_id: str, at: datetime, reason: str) -> Any | None:
         """``completed -> reversed`` (one conditional update: once however many race); the

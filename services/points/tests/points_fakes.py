@@ -159,13 +159,13 @@ class FakePointsStore:
         self.items[item_id].stock += quantity
 
     # redemptions
-    def add_redemption(self, values: dict[str, Any]) -> bool:
+    def add_redemption(self, values: dict[str, Any]) -> Any | None:
         if self.redemption_by_key(values["volunteer_id"], values["idempotency_key"]):
-            return False
+            return None
         self.redemptions[values["id"]] = SimpleNamespace(
             **values, reversed_at=None, reversal_reason=None
         )
-        return True
+        return SimpleNamespace(**vars(self.redemptions[values["id"]]))
 
     def redemption(self, redemption_id: str) -> Any | None:
         return self.redemptions.get(redemption_id)
@@ -175,9 +175,6 @@ class FakePointsStore:
             if r.volunteer_id == volunteer_id and r.idempotency_key == key:
                 return r
         return None
-
-    def set_redemption_balance(self, redemption_id: str, balance: int) -> None:
-        self.redemptions[redemption_id].balance = balance
 
     def mark_reversed(self, redemption_id: str, at: datetime, reason: str) -> Any | None:
         row = self.redemptions.get(redemption_id)

@@ -88,7 +88,20 @@ def change_account(
     """Apply ``earned``/``spent`` to the volunteer's account if ``domain.account_after`` allows
     it; the account after, or ``None`` (nothing changed) where the balance would go below zero.
     The row is held locked from the read to the commit, so racing debits decide one at a time."""
-    held = store.account(volunteer_id, lock=True)
+    return settle_account(
+        store, volunteer_id, store.account(volunteer_id, lock=True), at, earned, spent
+    )
+
+
+def settle_account(
+    store: Any,
+    volunteer_id: str,
+    held: domain.Account | None,
+    at: datetime,
+    earned: int = 0,
+    spent: int = 0,
+) -> domain.Account | None:
+    """``change_account`` over an account the caller already holds locked (``held``)."""
     if held is None:
         return None
     after = domain.account_after(held, earned=earned, spent=spent)

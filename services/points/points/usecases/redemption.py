@@ -15,7 +15,7 @@ from pioneer.schemas import Page
 
 from .. import domain, presenters
 from ..schemas import CatalogItemIn, CatalogItemOut, RedemptionOut
-from .ledger import change_account, emit_entry, new_entry
+from .ledger import change_account, emit_entry, new_entry, settle_account
 
 
 def add_catalog_item(uow: Any, city: str, item: CatalogItemIn) -> CatalogItemOut:
@@ -52,14 +52,17 @@ def redeem(
     The same ``(volunteer, key)`` redeems once: a repeat returns the first result, as it now
     is (a later reversal included), whatever its other arguments say.
     """
-    with uow.reading() as store:
-        first = store.redemption_by_key(volunteer_id, key)
-    if first is not None:
-        return presenters.redemption_out(first)
     city = ids.city_of(volunteer_id)
     now = clock.utcnow()
     with uow:
         store = uow.store
+        # The account first, locked until the commit: one volunteer's redemptions (a repeated
+        # key among them) decide one at a time, so the key is looked up after any earlier
+        # call with it has committed.
+        held = store.account(volunteer_id, lock=True)
+        first = store.redemption_by_key(volunteer_id, key)
+        if first is not None:
+            return presenters.redemption_out(first)
         store.eligible_volunteer(volunteer_id, now)
         item = store.catalog_item(item_id)
         if item is None:
@@ -72,10 +75,11 @@ def redeem(
         if item.stock < quantity:  # as last read; the guarded take below decides
             raise _short_of_stock(item_id, quantity)
         cost = item.cost * quantity
+        account = settle_account(store, volunteer_id, held, now, spent=cost)
+        if account is None:
+            raise Conflict(f"volunteer {volunteer_id} has fewer than {cost} points")
         redemption_id = ids.new_id(city, "rdm")
-        # The key first: a concurrent call with the same key waits on it until this commits,
-        # then finds it taken and answers with this result.
-        taken = not store.add_redemption(
+        row = store.add_redemption(
             {
                 "id": redemption_id,
                 "volunteer_id": volunteer_id,
@@ -86,19 +90,12 @@ def redeem(
                 "cost": cost,
                 "idempotency_key": key,
                 "status": domain.COMPLETED,
-                "balance": 0,
+                "balance": account.balance,
                 "created_at": now,
             }
         )
-        if taken:
-            first = store.redemption_by_key(volunteer_id, key)
-            if first is None:
-                raise Conflict(f"redemption {key} could not be recorded; try again")
-            return presenters.redemption_out(first)
-        account = change_account(store, volunteer_id, now, spent=cost)
-        if account is None:
-            raise Conflict(f"volunteer {volunteer_id} has fewer than {cost} points")
-        store.set_redemption_balance(redemption_id, account.balance)
+        if row is None:  # a volunteer without an account cannot get here; the key is unique
+            raise Conflict(f"redemption {key} could not be recorded; try again")
         entry = new_entry(
             volunteer_id,
             city,
@@ -120,8 +117,6 @@ def redeem(
             item_name=item.name,
             quantity=quantity,
         )
-        # Read back, so this answer is the stored row a repeated key returns.
-        row = store.redemption(redemption_id)
         # The stock last: the item's row, which every redemption of the item shares, is then
         # locked only until the commit that follows, not through the writes above (a refusal
         # still rolls them all back).
