@@ -18,13 +18,14 @@ postgres:
 	@scripts/ensure-postgres.sh
 
 ## Start every built service for cixi, haining and jiaxing (one shared deployment, SQLite in var/;
-## `make up DB=postgres`: a role and database per service on the local PostgreSQL).
+## `make up DB=postgres`: a role and database per service on the local PostgreSQL; REPLICAS=N
+## processes of each service on the same queues, PostgreSQL only).
 up: venv broker $(if $(filter postgres,$(DB)),postgres)
-	@$(PIONEER) up $(if $(DB),--db $(DB))
+	@$(PIONEER) up $(if $(DB),--db $(DB)) $(if $(REPLICAS),--replicas $(REPLICAS))
 
 ## Three federated city deployments (one vhost each, federation links between them).
 up-federated: venv broker $(if $(filter postgres,$(DB)),postgres)
-	@$(PIONEER) up --federated $(if $(DB),--db $(DB))
+	@$(PIONEER) up --federated $(if $(DB),--db $(DB)) $(if $(REPLICAS),--replicas $(REPLICAS))
 
 down: venv
 	@$(PIONEER) down

@@ -115,10 +115,13 @@ def e2e_admin() -> RabbitAdmin:
 
 @pytest.fixture(scope="session")
 def launch(tmp_path_factory, e2e_admin) -> Iterator[Callable[..., tuple[Cli, dict[str, Deployed]]]]:
-    """``launch(federated=False)``: ``pioneer up`` in a fresh var dir; ``pioneer down`` after."""
+    """``launch(federated=False, replicas=1, env_extra=None)``: ``pioneer up`` in a fresh var
+    dir, the services' environment with ``env_extra``; ``pioneer purge`` after."""
     started: list[tuple[Cli, list[dict[str, Any]]]] = []
 
-    def start(federated: bool = False) -> tuple[Cli, dict[str, Deployed]]:
+    def start(
+        federated: bool = False, replicas: int = 1, env_extra: dict[str, str] | None = None
+    ) -> tuple[Cli, dict[str, Deployed]]:
         tag = uuid.uuid4().hex[:8]
         var = tmp_path_factory.mktemp(f"var-{'fed' if federated else 'shared'}")
         env = dict(os.environ)
@@ -135,11 +138,13 @@ def launch(tmp_path_factory, e2e_admin) -> Iterator[Callable[..., tuple[Cli, dic
                 # Offers time out in seconds here, so the end-to-end run sees dispatch move on.
                 "OFFER_TIMEOUT_S": "5",
                 "PIONEER_DB_PREFIX": f"e2e{tag}",
+                **(env_extra or {}),
             }
         )
         cli = Cli(env)
         storage = ["--db", E2E_DB] if E2E_DB else []
-        result = cli("up", *(["--federated"] if federated else []), *storage)
+        more = ["--replicas", str(replicas)] if replicas > 1 else []
+        result = cli("up", *(["--federated"] if federated else []), *storage, *more)
         deployments = _deployments(var)
         started.append((cli, [d.record for d in deployments.values()]))
         assert result.returncode == 0, f"pioneer up failed:\n{result.stdout}\n{result.stderr}"

@@ -57,12 +57,15 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from .launcher import plan_federated, plan_shared, up
 
-    deployments = plan_federated(args.db) if args.federated else plan_shared(args.db)
+    plan = plan_federated if args.federated else plan_shared
+    deployments = plan(args.db, args.replicas)
     up(deployments)
     for deployment in deployments:
         print(
             f"{deployment.name}: cities {', '.join(deployment.cities)} on {deployment.amqp_uri(masked=True)}; "
-            f"HTTP {deployment.base_port}-{deployment.base_port + 4}; logs in {deployment.dir / 'log'}"
+            f"HTTP {deployment.base_port}-{deployment.base_port + 4}"
+            + (f", {deployment.replicas} replicas each" if deployment.replicas > 1 else "")
+            + f"; logs in {deployment.dir / 'log'}"
         )
     first = deployments[0]
     city = first.cities[0]
@@ -117,9 +120,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     for deployment in report["deployments"]:
         print(f"{deployment['name']} ({', '.join(deployment['cities'])}) {deployment['amqp_uri']}")
-        for name, svc in deployment["services"].items():
-            state = "ok" if svc["ok"] else ("running, unhealthy" if svc["pid"] else "stopped")
-            print(f"  {name:<11} {state:<18} pid {svc['pid'] or '-':<8} {svc['http']}")
+        for name in deployment["services"]:
+            for replica in deployment["replicas"][name]:
+                label = name if replica["replica"] == 1 else f"{name}-{replica['replica']}"
+                running = "running, unhealthy" if replica["pid"] else "stopped"
+                state = "ok" if replica["ok"] else running
+                print(f"  {label:<13} {state:<18} pid {replica['pid'] or '-':<8} {replica['http']}")
     return 0
 
 
@@ -255,6 +261,12 @@ def parser() -> argparse.ArgumentParser:
         choices=["sqlite", "postgres"],
         help="a new deployment's storage (default sqlite; postgres: a role and database per"
         " service on PIONEER_POSTGRES); a recorded deployment keeps its own",
+    )
+    u.add_argument(
+        "--replicas",
+        type=int,
+        help="processes per service on the same queues (default 1, or what the deployment"
+        " recorded; more than one needs --db postgres)",
     )
     u.set_defaults(func=cmd_up)
 

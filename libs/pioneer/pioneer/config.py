@@ -42,6 +42,13 @@ class ServiceCodeInfo(BaseModel):
     category: str
 
 
+def default_pool_size(max_workers: int) -> int:
+    """A service process's database pool unless ``DB_POOL_SIZE`` says: one connection per
+    worker plus the relay, timers and health checks (the engine allows as many again in
+    overflow)."""
+    return max_workers + 4
+
+
 class KernelSettings(BaseModel):
     """Settings every service reads; services extend it with their own."""
 
@@ -89,7 +96,7 @@ class KernelSettings(BaseModel):
     @property
     def pool_size(self) -> int:
         """Connections: one per worker plus the relay, timers and health checks."""
-        return self.DB_POOL_SIZE or self.max_workers + 4
+        return self.DB_POOL_SIZE or default_pool_size(self.max_workers)
 
     @property
     def http_port(self) -> int:

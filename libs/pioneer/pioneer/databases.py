@@ -87,3 +87,48 @@ def drop(admin: str, names: list[str]) -> None:
                 cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(name))
     finally:
         connection.close()
+
+
+# The fewest connections a service process may be given: one for a worker, one for the relay.
+MIN_POOL_SIZE = 2
+
+
+def free_connections(admin: str, ours: list[str]) -> int:
+    """How many connections the server at ``admin`` has for the roles in ``ours``: its
+    ``max_connections`` less the superusers' reserve and every connection held by anyone else
+    right now."""
+    import psycopg2
+
+    connection = psycopg2.connect(admin)
+    try:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT current_setting('max_connections')::int"
+                " - current_setting('superuser_reserved_connections')::int"
+                " - (SELECT count(*) FROM pg_stat_activity"
+                "    WHERE backend_type = 'client backend' AND NOT (usename = ANY(%s)))",
+                (ours,),
+            )
+            return int(cur.fetchone()[0])
+    finally:
+        connection.close()
+
+
+def fit_pools(free: int, processes: int, wanted: int, fixed: bool) -> int:
+    """The pool size each of ``processes`` service processes gets so that all of them at their
+    worst (a pool and as many again in overflow) fit in ``free`` connections: ``wanted``, or
+    less where it does not fit, unless ``fixed`` (``DB_POOL_SIZE`` set by ops). ``ValueError``
+    with the arithmetic when it cannot fit."""
+    need = processes * 2 * wanted
+    if need <= free:
+        return wanted
+    fitted = free // (2 * processes)
+    if fixed or fitted < MIN_POOL_SIZE:
+        least = processes * 2 * (wanted if fixed else MIN_POOL_SIZE)
+        raise ValueError(
+            f"{processes} service processes need up to {least} PostgreSQL connections"
+            f" (2 × pool of {wanted if fixed else MIN_POOL_SIZE} each) and the server has"
+            f" {free} free: raise max_connections, run fewer replicas, lower DB_POOL_SIZE,"
+            " or put PgBouncer in front (deploy/README.md)"
+        )
+    return fitted

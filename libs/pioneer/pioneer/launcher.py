@@ -44,6 +44,14 @@ RABBIT_ADMIN = (
     os.environ.get("PIONEER_RABBIT_PASSWORD", "guest"),
 )
 FEDERATED_CITIES = ["cixi", "haining", "jiaxing"]
+# Each further replica's HTTP ports: a block this far above the first replica's.
+REPLICA_PORT_STRIDE = 100
+MAX_REPLICAS = 9
+
+
+def _process_name(service: str, replica: int) -> str:
+    """``stations`` for the first replica (its files keep their names), ``stations-2`` on."""
+    return service if replica == 1 else f"{service}-{replica}"
 
 
 class LaunchError(Exception):
@@ -70,6 +78,10 @@ class Deployment:
     postgres_admin: str = ""
     db_prefix: str = "pioneer"
     db_passwords: dict[str, str] = field(default_factory=dict)
+    # Processes per service, on the same queues (more than one needs PostgreSQL), and on
+    # PostgreSQL the pool each process is given so that all of them fit the server.
+    replicas: int = 1
+    db_pool_size: int | None = None
 
     @property
     def dir(self) -> Path:
@@ -88,16 +100,28 @@ class Deployment:
         user = self.broker_user(role)
         return f"amqp://{user}:{password}@{AMQP_HOST}:{AMQP_PORT}/{quote(self.vhost, safe='')}"
 
-    def port(self, service: str) -> int:
-        """The service's HTTP port: the deployment's block, in the platform's order."""
+    def port(self, service: str, replica: int = 1) -> int:
+        """The HTTP port of a replica of the service: the deployment's block, in the
+        platform's order, and a block a hundred ports up for each further replica."""
         order = built_services()
-        return self.base_port + (order.index(service) if service in order else 9)
+        index = order.index(service) if service in order else 9
+        return self.base_port + REPLICA_PORT_STRIDE * (replica - 1) + index
 
-    def pid_file(self, service: str) -> Path:
-        return self.dir / "run" / f"{service}.pid"
+    def pid_file(self, service: str, replica: int = 1) -> Path:
+        return self.dir / "run" / f"{_process_name(service, replica)}.pid"
 
-    def log_file(self, service: str) -> Path:
-        return self.dir / "log" / f"{service}.log"
+    def log_file(self, service: str, replica: int = 1) -> Path:
+        return self.dir / "log" / f"{_process_name(service, replica)}.log"
+
+    def running_replicas(self, service: str) -> list[int]:
+        """The replicas of ``service`` with a pid file: as many as asked, and any left over
+        from a run with more."""
+        found = {1}
+        for path in (self.dir / "run").glob(f"{service}-*.pid"):
+            suffix = path.stem.rsplit("-", 1)[1]
+            if suffix.isdigit():
+                found.add(int(suffix))
+        return sorted(found | set(range(1, self.replicas + 1)))
 
     def database_url(self, service: str) -> str:
         """The service's ``DATABASE_URL``: its SQLite file, or its own PostgreSQL database."""
@@ -213,6 +237,15 @@ def on_database(deployment: Deployment, database: str | None) -> Deployment:
     return deployment
 
 
+def with_replicas(deployment: Deployment, replicas: int | None) -> Deployment:
+    """``deployment`` with ``replicas`` processes per service (None keeps what it has)."""
+    if replicas is not None:
+        if not 1 <= replicas <= MAX_REPLICAS:
+            raise LaunchError(f"replicas must be 1 to {MAX_REPLICAS}, not {replicas}")
+        deployment.replicas = replicas
+    return deployment
+
+
 def new_deployment(
     name: str,
     cities: list[str],
@@ -239,13 +272,14 @@ def new_deployment(
     )
 
 
-def plan_shared(database: str | None = None) -> list[Deployment]:
+def plan_shared(database: str | None = None, replicas: int | None = None) -> list[Deployment]:
     """The one shared deployment of every city (the recorded one, or a new one)."""
     existing = {d.name: d for d in load_deployments()}
     # Overrides let a second shared deployment (the end-to-end tests) live beside the first.
     prefix = f"{os.environ.get('PIONEER_SHARED_PREFIX', '')}pioneer-shared-"
     if "shared" in existing:
-        return [on_database(with_broker_users(existing["shared"], prefix), database)]
+        recorded = on_database(with_broker_users(existing["shared"], prefix), database)
+        return [with_replicas(recorded, replicas)]
     shared = new_deployment(
         name="shared",
         cities=list(FEDERATED_CITIES),
@@ -254,10 +288,10 @@ def plan_shared(database: str | None = None) -> list[Deployment]:
         user_prefix=prefix,
         secret=os.environ.get("JWT_SECRET"),
     )
-    return [on_database(shared, database)]
+    return [with_replicas(on_database(shared, database), replicas)]
 
 
-def plan_federated(database: str | None = None) -> list[Deployment]:
+def plan_federated(database: str | None = None, replicas: int | None = None) -> list[Deployment]:
     """One deployment per city, federated (the recorded ones, or new ones)."""
     existing = {d.name: d for d in load_deployments()}
     # Overrides let the end-to-end tests run their own federation beside ``make up-federated``.
@@ -267,7 +301,8 @@ def plan_federated(database: str | None = None) -> list[Deployment]:
     for index, city in enumerate(FEDERATED_CITIES):
         user_prefix = f"{prefix}pioneer-{city}-"
         if city in existing:
-            plans.append(on_database(with_broker_users(existing[city], user_prefix), database))
+            recorded = on_database(with_broker_users(existing[city], user_prefix), database)
+            plans.append(with_replicas(recorded, replicas))
             continue
         made = new_deployment(
             name=city,
@@ -277,15 +312,15 @@ def plan_federated(database: str | None = None) -> list[Deployment]:
             user_prefix=user_prefix,
             peers=[c for c in FEDERATED_CITIES if c != city],
         )
-        plans.append(on_database(made, database))
+        plans.append(with_replicas(on_database(made, database), replicas))
     return plans
 
 
 # --- processes --------------------------------------------------------------------------------
 
 
-def _pid(deployment: Deployment, service: str) -> int | None:
-    path = deployment.pid_file(service)
+def _pid(deployment: Deployment, service: str, replica: int = 1) -> int | None:
+    path = deployment.pid_file(service, replica)
     try:
         pid = int(path.read_text().strip())
         os.kill(pid, 0)
@@ -315,8 +350,10 @@ def _port_free(port: int) -> bool:
             return False
 
 
-def service_env(deployment: Deployment, service: str) -> dict[str, str]:
+def service_env(deployment: Deployment, service: str, replica: int = 1) -> dict[str, str]:
     env = dict(os.environ)
+    if deployment.db_pool_size is not None:
+        env["DB_POOL_SIZE"] = str(deployment.db_pool_size)
     env.update(
         {
             "PIONEER_HOME": str(home()),
@@ -325,30 +362,30 @@ def service_env(deployment: Deployment, service: str) -> dict[str, str]:
             "AMQP_URI": deployment.amqp_uri(role=service),  # the service's own broker user
             "DATABASE_URL": deployment.database_url(service),
             "JWT_SECRET": deployment.secret,
-            "WEB_SERVER_ADDRESS": f"127.0.0.1:{deployment.port(service)}",
+            "WEB_SERVER_ADDRESS": f"127.0.0.1:{deployment.port(service, replica)}",
             "PYTHONUNBUFFERED": "1",
         }
     )
     return env
 
 
-def start_service(deployment: Deployment, service: str) -> int:
-    """Start one service in the background (no-op if it runs); return its pid."""
-    running = _pid(deployment, service)
+def start_service(deployment: Deployment, service: str, replica: int = 1) -> int:
+    """Start one replica of a service in the background (no-op if it runs); return its pid."""
+    running = _pid(deployment, service, replica)
     if running:
         return running
-    port = deployment.port(service)
+    port = deployment.port(service, replica)
+    name = _process_name(service, replica)
     if not _port_free(port):
-        raise LaunchError(
-            f"port {port} for {deployment.name}/{service} is taken by another process"
-        )
+        raise LaunchError(f"port {port} for {deployment.name}/{name} is taken by another process")
     private_dir(deployment.dir / "run")
     private_dir(deployment.dir / "log")
-    log_fd = os.open(deployment.log_file(service), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    log_path = deployment.log_file(service, replica)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(log_fd, "ab") as log:  # the child keeps its own fd
         process = subprocess.Popen(
             [sys.executable, "-m", "pioneer.serve", service],
-            env=service_env(deployment, service),
+            env=service_env(deployment, service, replica),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -356,7 +393,7 @@ def start_service(deployment: Deployment, service: str) -> int:
             cwd=str(home()),
             umask=0o077,  # its databases, logs and pid files are the deployment's alone
         )
-    deployment.pid_file(service).write_text(str(process.pid))
+    deployment.pid_file(service, replica).write_text(str(process.pid))
     return process.pid
 
 
@@ -370,11 +407,7 @@ def wait_until_answering(deployment: Deployment, services: list[str], timeout: f
     try:
         while pending:
             service = pending[0]
-            if _pid(deployment, service) is None:
-                tail = _tail(deployment.log_file(service), 5)
-                raise LaunchError(
-                    f"{deployment.name}/{service} exited during start-up; last log lines:\n{tail}"
-                )
+            _require_running(deployment, service)
             if client is None:
                 client = RpcClient(deployment.amqp_uri(), timeout=3)
             try:
@@ -393,25 +426,60 @@ def wait_until_answering(deployment: Deployment, services: list[str], timeout: f
     finally:
         if client is not None:
             client.close()
+    # Any replica answers a ping; each further one must also say it is healthy itself.
+    for service in services:
+        for replica in range(2, deployment.replicas + 1):
+            while not _healthy(deployment.port(service, replica)):
+                _require_running(deployment, service)
+                if time.monotonic() > deadline:
+                    raise LaunchError(
+                        f"{deployment.name}/{_process_name(service, replica)} was not healthy"
+                        f" within {timeout:.0f}s (see {deployment.log_file(service, replica)})"
+                    )
+                time.sleep(0.5)
+
+
+def _require_running(deployment: Deployment, service: str) -> None:
+    """``LaunchError`` with the last log lines if a replica of ``service`` has exited."""
+    for replica in range(1, deployment.replicas + 1):
+        if _pid(deployment, service, replica) is None:
+            tail = _tail(deployment.log_file(service, replica), 5)
+            name = _process_name(service, replica)
+            raise LaunchError(
+                f"{deployment.name}/{name} exited during start-up; last log lines:\n{tail}"
+            )
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/health", timeout=3).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def stop_deployment(deployment: Deployment, timeout: float = 30) -> list[str]:
-    """SIGTERM every service of the deployment, wait for them, SIGKILL what remains."""
+    """SIGTERM every replica of every service of the deployment, wait for them, SIGKILL what
+    remains; the services (``stations``) and further replicas (``stations-2``) stopped."""
     stopped = []
-    pids = {s: _pid(deployment, s) for s in reversed(built_services())}
+    pids = {
+        (service, replica): _pid(deployment, service, replica)
+        for service in reversed(built_services())
+        for replica in deployment.running_replicas(service)
+    }
     for pid in pids.values():
         if pid:
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    for service, pid in pids.items():
+    for (service, replica), pid in pids.items():
         if not pid:
+            deployment.pid_file(service, replica).unlink(missing_ok=True)  # stale, if any
             continue
         while time.monotonic() < deadline and _alive(pid):
             time.sleep(0.1)
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
-        deployment.pid_file(service).unlink(missing_ok=True)
-        stopped.append(service)
+        deployment.pid_file(service, replica).unlink(missing_ok=True)
+        stopped.append(_process_name(service, replica))
     return stopped
 
 
@@ -560,6 +628,13 @@ def up(deployments: list[Deployment], services: list[str] | None = None) -> None
     if not services:
         raise LaunchError("no service is installed (run `make venv`)")
     for deployment in deployments:
+        if deployment.replicas > 1 and deployment.database != "postgres":
+            raise LaunchError(
+                f"{deployment.replicas} replicas need PostgreSQL (`make up DB=postgres"
+                f" REPLICAS={deployment.replicas}`): a SQLite file serves one process"
+            )
+    fit_connections(deployments, services)
+    for deployment in deployments:
         deployment.save()
         prepare_vhost(deployment)
         prepare_databases(deployment)
@@ -567,32 +642,67 @@ def up(deployments: list[Deployment], services: list[str] | None = None) -> None
         link_federation(deployments)
     for deployment in deployments:
         for service in services:
-            start_service(deployment, service)
+            for replica in range(1, deployment.replicas + 1):
+                start_service(deployment, service, replica)
     for deployment in deployments:
         wait_until_answering(deployment, services)
+
+
+def fit_connections(deployments: list[Deployment], services: list[str]) -> None:
+    """Size the pools of the deployments on PostgreSQL so that every replica of every service
+    fits the server at its worst (``databases.fit_pools``), or refuse with the arithmetic. An
+    explicit ``DB_POOL_SIZE`` is kept and checked; otherwise ``MAX_WORKERS`` + 4 (as a process
+    sizes its own pool) or less. Deployments on one server share its connections."""
+    from .config import KernelSettings, default_pool_size
+
+    on_postgres = [d for d in deployments if d.database == "postgres"]
+    if not on_postgres:
+        return
+    fixed = os.environ.get("DB_POOL_SIZE")
+    workers = os.environ.get("MAX_WORKERS") or KernelSettings.model_fields["max_workers"].default
+    wanted = int(fixed) if fixed else default_pool_size(int(workers))
+    for admin in sorted({d.postgres_admin for d in on_postgres}):
+        sharing = [d for d in on_postgres if d.postgres_admin == admin]
+        ours = [d.database_name(s) for d in sharing for s in d.db_passwords]
+        processes = sum(len(services) * d.replicas for d in sharing)
+        try:
+            free = databases.free_connections(admin, ours)
+            pool = databases.fit_pools(free, processes, wanted, fixed=bool(fixed))
+        except ValueError as exc:
+            raise LaunchError(str(exc)) from None
+        except Exception as exc:
+            raise LaunchError(
+                f"PostgreSQL at {admin.rsplit('@', 1)[-1]} did not answer ({type(exc).__name__});"
+                " run `make postgres` or set PIONEER_POSTGRES"
+            ) from exc
+        for deployment in sharing:
+            deployment.db_pool_size = pool
 
 
 def status() -> dict[str, Any]:
     """The contract's ``pioneer status --json`` document."""
     report = []
     for deployment in load_deployments():
-        services = {}
+        services, replicas_of = {}, {}
         for service in built_services():
-            pid = _pid(deployment, service)
-            http = f"http://127.0.0.1:{deployment.port(service)}"
-            ok = False
-            if pid:
-                try:
-                    ok = requests.get(f"{http}/health", timeout=3).status_code == 200
-                except requests.RequestException:
-                    ok = False
-            services[service] = {"http": http, "ok": ok, "pid": pid}
+            replicas = []
+            for replica in deployment.running_replicas(service):
+                pid = _pid(deployment, service, replica)
+                port = deployment.port(service, replica)
+                ok = bool(pid) and _healthy(port)
+                replicas.append(
+                    {"replica": replica, "http": f"http://127.0.0.1:{port}", "ok": ok, "pid": pid}
+                )
+            first = replicas[0]
+            services[service] = {"http": first["http"], "ok": first["ok"], "pid": first["pid"]}
+            replicas_of[service] = replicas
         report.append(
             {
                 "name": deployment.name,
                 "cities": deployment.cities,
                 "amqp_uri": deployment.amqp_uri(masked=True),
                 "services": services,
+                "replicas": replicas_of,
             }
         )
     return {"deployments": report}

@@ -39,6 +39,11 @@ Adapter = Literal["logging", "http"]
 Host = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.\-:]{1,253}$")]
 
 
+# What a claimed batch's lease allows beyond its worst case: recording the outcomes, a pause
+# of the process, clocks of two hosts a little apart.
+LEASE_MARGIN_S = 30.0
+
+
 class NotifySettings(KernelSettings):
     """``WISH_RADIUS_M`` (``WISH_RADII`` per city): who hears of a published wish.
     ``WEBHOOK_TIMEOUT_S``: one push delivery's time limit. ``WEBHOOK_PLAIN_HTTP_HOSTS``: hosts
@@ -86,5 +91,8 @@ class NotifySettings(KernelSettings):
 
     @property
     def delivery_lease_s(self) -> float:
-        """How long a claimed delivery stays with its sender before another may retry it."""
-        return self.WEBHOOK_TIMEOUT_S * 2 + 30
+        """How long a claimed delivery stays with its sender before another replica may retry
+        it: longer than the worst-case batch (every attempt is cut at ``WEBHOOK_TIMEOUT_S``,
+        ``DELIVERY_CONCURRENCY`` at a time), so no delivery is sent twice by live senders."""
+        rounds = -(-self.DELIVERY_BATCH // self.DELIVERY_CONCURRENCY)
+        return rounds * self.WEBHOOK_TIMEOUT_S + LEASE_MARGIN_S

@@ -13,7 +13,9 @@ from notify.service import NotifyService
 # Test modules import their data helpers from this folder (pytest runs with importlib mode).
 sys.path.insert(0, str(Path(__file__).parent))
 
-from notify_testdata import TEST_HOST, Receiver
+from notify_testdata import TEST_HOST
+
+from pioneer.testing.receiver import Receiver
 
 # Fast retries so a test sees backoff, dead letters and replay in seconds; the local receiver
 # reachable over plain http.

@@ -240,6 +240,17 @@ class FakeWishesStore:
         ]
         return [_copy(c) for c in sorted(due, key=lambda c: c.next_attempt_at)][:count]
 
+    def claim_complaints(
+        self, complaint_ids: list[str], now: datetime, lease_until: datetime
+    ) -> list[Any]:
+        claimed = []
+        for complaint_id in complaint_ids:
+            row = self.complaints[complaint_id]
+            if row.status == domain.COMPLAINT_PENDING and row.next_attempt_at <= now:
+                row.next_attempt_at = lease_until
+                claimed.append(_copy(row))
+        return claimed
+
     def complaint_delivered(self, complaint_id: str, now: datetime) -> None:
         row = self.complaints[complaint_id]
         if row.status == domain.COMPLAINT_PENDING:

@@ -31,12 +31,17 @@ class Volunteers:
         self._worker_ctx = worker_ctx
         self._kernel = kernel
 
+    @property
+    def time_limit_s(self) -> float:
+        """No call to volunteers takes longer (``RPC_TIMEOUT_S``)."""
+        return self._kernel.settings.RPC_TIMEOUT_S
+
     def record_complaint(
         self, volunteer_id: str, complaint: dict[str, str], complaint_id: str
     ) -> None:
         """``volunteers.record_complaint`` (idempotent by ``complaint_id``); ``DeliveryFailed``
         if volunteers did not answer in time, is unreachable or refused it."""
-        timeout_s = self._kernel.settings.RPC_TIMEOUT_S
+        timeout_s = self.time_limit_s
         try:
             with self._as_service(ids.city_of(volunteer_id)), eventlet.Timeout(timeout_s):
                 self._proxy.record_complaint(volunteer_id, complaint, complaint_id=complaint_id)

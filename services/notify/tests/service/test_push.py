@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import eventlet
 import pytest
 from nameko.exceptions import RemoteError
-from notify_testdata import FANGJIAHETOU, Receiver, points_data, request_data
+from notify_testdata import FANGJIAHETOU, points_data, request_data
 from sqlalchemy import select, text, update
 
 from notify import webhook_rules
@@ -19,6 +19,7 @@ from notify.models import Notification, Preferences
 from notify.service import NotifyService
 from pioneer import clock, ids
 from pioneer.testing.fixtures import wait_for
+from pioneer.testing.receiver import Receiver
 
 
 def status_of(database, notification_id):

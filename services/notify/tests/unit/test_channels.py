@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from notify_testdata import Receiver
 
 from notify import domain, webhook_rules
 from notify.channels import Delivery, DeliveryError, build_channels, http_clients
@@ -21,6 +20,7 @@ from notify.channels.webhook import WebhookChannel
 from notify.settings import NotifySettings
 from pioneer.config import ConfigError, validate_settings
 from pioneer.testing import moments
+from pioneer.testing.receiver import Receiver
 
 SECRET = webhook_rules.new_webhook_secret()
 LOCAL = ("127.0.0.1",)

@@ -250,3 +250,23 @@ def test_an_outcome_for_an_attempt_replayed_meanwhile_changes_nothing(uow):
     usecases.record_outcomes(uow, SETTINGS, [dead], lambda c, o: None, Log())
     assert uow.store.notifications[push].status == "pending"
     assert uow.of_type("notification_failed") == []
+
+
+def test_the_lease_outlasts_the_worst_case_batch():
+    # Every attempt is cut at the timeout, CONCURRENCY at a time: a batch of slow receivers
+    # ends before its lease does, so another replica never re-sends its tail.
+    for batch, concurrency, timeout in [
+        (200, 20, 5.0),
+        (5000, 1, 60.0),
+        (1, 500, 0.5),
+        (201, 20, 5),
+    ]:
+        settings = SETTINGS.model_copy(
+            update={
+                "DELIVERY_BATCH": batch,
+                "DELIVERY_CONCURRENCY": concurrency,
+                "WEBHOOK_TIMEOUT_S": timeout,
+            }
+        )
+        worst_case_s = -(-batch // concurrency) * timeout
+        assert settings.delivery_lease_s > worst_case_s

@@ -27,6 +27,8 @@ DISPATCH = Dispatch(lambda city: (10, 15), 120)
 class FakeVolunteers:
     """Records complaints by id, as volunteers does; ``down`` makes every call fail."""
 
+    time_limit_s = 1.0
+
     def __init__(self) -> None:
         self.recorded: dict[str, tuple[str, dict[str, str]]] = {}
         self.calls = 0
@@ -111,3 +113,35 @@ def test_a_complaint_waits_while_volunteers_is_down_then_is_recorded_once(
     assert list(volunteers.recorded) == [filed.complaint_id]
     assert complaints.deliver_pending_complaints(uow, volunteers) == 0  # nothing left
     assert len(uow.of_type("complaint_filed")) == 1
+
+
+def test_a_complaint_is_attempted_only_by_the_one_that_claimed_it(uow, volunteers, monkeypatch):
+    # Two replicas' timers find the same due complaint: the first claims and delivers it, the
+    # second's claim finds it no longer due and calls volunteers about nothing.
+    request_id, _ = a_request(uow)
+    volunteers.down = True
+    filed = complaints.complain(uow, volunteers, request_id, ComplaintIn(reason="迟到"))
+    volunteers.down = False
+    moment = clock.utcnow() + timedelta(seconds=2)
+    monkeypatch.setattr(clock, "utcnow", lambda: moment)
+    [due] = uow.store.complaints_due(moment, 10)
+    assert complaints.deliver_pending_complaints(uow, volunteers) == 1
+    calls = volunteers.calls
+    with uow:
+        assert uow.store.claim_complaints([due.complaint_id], moment, moment) == []
+    assert volunteers.calls == calls and list(volunteers.recorded) == [filed.complaint_id]
+
+
+def test_the_filing_call_holds_its_claim_while_it_attempts(uow, monkeypatch):
+    # The complaint is stored claimed for the filing call's own attempt: a timer running
+    # meanwhile does not find it due.
+    request_id, _ = a_request(uow)
+
+    class Watching(FakeVolunteers):
+        def record_complaint(self, volunteer_id, complaint, complaint_id) -> None:
+            assert uow.store.complaints_due(clock.utcnow(), 10) == []
+            super().record_complaint(volunteer_id, complaint, complaint_id)
+
+    watching = Watching()
+    complaints.complain(uow, watching, request_id, ComplaintIn(reason="迟到"))
+    assert watching.calls == 1

@@ -37,6 +37,23 @@ class ComplaintRecords:
         )
         return self.db.execute(query).all()
 
+    def claim_complaints(
+        self, complaint_ids: list[str], now: datetime, lease_until: datetime
+    ) -> list[Any]:
+        """Claim those still pending and due: their next attempt moves to the lease's end, so
+        another replica's timer leaves them alone while this one delivers them (a crash only
+        delays the retry). The claimed rows."""
+        return self.db.execute(
+            update(complaints_t)
+            .where(
+                complaints_t.c.complaint_id.in_(complaint_ids),
+                _PENDING,
+                complaints_t.c.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=lease_until)
+            .returning(*complaints_t.c)
+        ).all()
+
     def complaint_delivered(self, complaint_id: str, now: datetime) -> None:
         """Volunteers has recorded it (a complaint delivered already stays as it was)."""
         self.db.execute(

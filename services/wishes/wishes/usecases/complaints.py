@@ -3,11 +3,15 @@ recorded in the volunteers service, where ``uphold_complaint`` decides them. The
 volunteers is made outside any transaction; when it fails the complaint waits and is tried
 again later, with backoff (``pioneer.backoff``: 1 s doubling to 5 min). Its id is chosen here and sent
 along, so however many attempts reach volunteers it is recorded once.
+
+An attempt is made only under a claim: the complaint's next attempt is moved past the call's
+time limit first (``LEASE_MARGIN_S`` more), so the filing call's own attempt and the retry
+timers of every replica never call volunteers about one complaint at the same time.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pioneer import clock, ids
@@ -24,8 +28,15 @@ class DeliveryFailed(Exception):
     message says which); it is tried again later."""
 
 
+# What a claim allows beyond the call's time limit: recording the outcome, a pause of the
+# process, clocks of two hosts a little apart.
+LEASE_MARGIN_S = 30.0
+
+
 class Volunteers(Protocol):
     """The volunteers service as complaints need it (``wishes.volunteers_client``)."""
+
+    time_limit_s: float  # no call takes longer
 
     def record_complaint(
         self, volunteer_id: str, complaint: dict[str, str], complaint_id: str
@@ -54,7 +65,7 @@ def complain(
                 reason=complaint.reason,
                 status=domain.COMPLAINT_PENDING,
                 attempts=0,
-                next_attempt_at=now,
+                next_attempt_at=_lease_end(now, volunteers),  # claimed for the attempt below
                 created_at=now,
             )
         )
@@ -88,8 +99,19 @@ def deliver_complaint(uow: Any, volunteers: Volunteers, pending: Any) -> bool:
 
 
 def deliver_pending_complaints(uow: Any, volunteers: Volunteers, batch: int = 50) -> int:
-    """Try again the complaints volunteers has not recorded yet whose time has come; how many
-    were recorded now."""
+    """Try again the complaints volunteers has not recorded yet whose time has come, those this
+    call claims; how many were recorded now."""
+    now = clock.utcnow()
     with uow.reading() as store:
-        due = store.complaints_due(clock.utcnow(), batch)
-    return sum(deliver_complaint(uow, volunteers, pending) for pending in due)
+        due = store.complaints_due(now, batch)
+    if not due:
+        return 0
+    with uow:
+        claimed = uow.store.claim_complaints(
+            [pending.complaint_id for pending in due], now, _lease_end(now, volunteers)
+        )
+    return sum(deliver_complaint(uow, volunteers, pending) for pending in claimed)
+
+
+def _lease_end(now: datetime, volunteers: Volunteers) -> datetime:
+    return now + timedelta(seconds=volunteers.time_limit_s + LEASE_MARGIN_S)
