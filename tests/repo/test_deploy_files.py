@@ -10,6 +10,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import yaml
 
 from pioneer.definitions import bind_peers_queues, broker_definitions, grants
 from pioneer.federation import events_exchange
+from pioneer.manifests import KUBERNETES_VERSION, kustomization, manifests, render
 from pioneer.registry import built_services, config_path, default_port
 from pioneer.testing.broker import RabbitAdmin, amqp_uri_for
 from pioneer.testing.databases import POSTGRES, postgres_available
@@ -46,23 +48,33 @@ def test_compose_runs_every_built_service_with_its_port_and_config():
         port = default_port(name)
         assert service["build"]["args"]["SERVICE"] == name
         assert service["environment"]["WEB_SERVER_ADDRESS"] == f"0.0.0.0:{port}"
-        assert f"{port}:{port}" in service["ports"]
+        # No fixed host port, so `docker compose up --scale <service>=N` can run replicas.
+        assert "ports" not in service
+        assert "/health" in " ".join(service["healthcheck"]["test"])
         assert service["environment"]["DATABASE_URL"].endswith(f"/{name}")
         # Every variable the service's config.yml reads without a default is provided.
         required = re.findall(r"\$\{(\w+)\}", config_path(name).read_text())
         assert set(required) <= set(service["environment"]), name
 
 
-def test_prometheus_scrapes_every_built_service():
+def test_prometheus_scrapes_every_replica_of_every_built_service_and_alerts():
+    # In compose, every replica a service name resolves to; beside `make up`, the local ports.
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    [pioneer] = [job for job in config["scrape_configs"] if job["job_name"] == "pioneer"]
+    found = {(sd["names"][0], sd["port"]) for sd in pioneer["dns_sd_configs"]}
+    assert found == {(name, default_port(name)) for name in built_services()}
+    assert not any("127.0.0.1" in json.dumps(job) for job in config["scrape_configs"])
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
+        "alertmanager:9093"
+    ]
+    assert "alertmanager" in compose()["services"]
+    routes = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
+    assert routes["route"]["receiver"] in {r["name"] for r in routes["receivers"]}
+    local = yaml.safe_load((ROOT / "deploy/prometheus/local.yml").read_text())
     targets = {
-        target
-        for job in config["scrape_configs"]
-        for static in job["static_configs"]
-        for target in static["targets"]
+        t for job in local["scrape_configs"] for c in job["static_configs"] for t in c["targets"]
     }
     for name in built_services():
-        assert f"{name}:{default_port(name)}" in targets
         assert f"127.0.0.1:{default_port(name)}" in targets
     alerts = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
     assert {rule["alert"] for group in alerts["groups"] for rule in group["rules"]} >= {
@@ -259,3 +271,43 @@ def test_every_event_a_service_publishes_or_consumes_has_its_data_model_in_the_c
         assert set(published) <= set(DATA_OF), f"{name}: {set(published) - set(DATA_OF)}"
         consumed = {b["routing_key"] for b in handler_bindings(name)}
         assert consumed <= set(DATA_OF), f"{name} consumes {consumed - set(DATA_OF)}"
+
+
+def test_compose_file_dockerfile_and_kubernetes_manifests_pass_their_validators():
+    """docker-compose.yml against the Compose Specification's schema, the Dockerfile through
+    hadolint, every Kubernetes manifest against the API's schemas (strict: no unknown field)."""
+    tools = Path(sys.executable).parent  # the venv's bin: make venv installs the three
+    runs = [
+        ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"],
+        ["hadolint", "deploy/Dockerfile"],
+        [
+            "kubernetes-validate",
+            "--strict",
+            "--kubernetes-version",
+            KUBERNETES_VERSION,
+            *sorted(f"deploy/k8s/{name}" for name in manifests()),
+        ],
+    ]
+    for command in runs:
+        done = subprocess.run(
+            [str(tools / command[0]), *command[1:]], cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 0, f"{command[0]}: {done.stdout}{done.stderr}"
+
+
+def test_checked_in_kubernetes_manifests_match_the_code():
+    for name, documents in {**manifests(), "kustomization.yaml": [kustomization()]}.items():
+        checked_in = ROOT / "deploy/k8s" / name
+        assert checked_in.exists() and checked_in.read_text() == render(documents), (
+            f"deploy/k8s/{name}: run `make manifests`"
+        )
+    # Every service runs more than once, healthy before traffic, with the pool it may hold.
+    for service in built_services():
+        [pods, front, budget] = manifests()[f"{service}.yaml"]
+        assert pods["spec"]["replicas"] >= 2 and budget["spec"]["maxUnavailable"] == 1
+        assert front["spec"]["ports"][0]["port"] == default_port(service)
+        container = pods["spec"]["template"]["spec"]["containers"][0]
+        assert container["ports"][0]["containerPort"] == default_port(service)
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+        required = re.findall(r"\$\{(\w+)\}", config_path(service).read_text())
+        assert set(required) <= {e["name"] for e in container["env"]}, service

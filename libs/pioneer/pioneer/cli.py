@@ -235,6 +235,19 @@ def cmd_definitions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_manifests(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .manifests import kustomization, manifests, render
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, documents in {**manifests(), "kustomization.yaml": [kustomization()]}.items():
+        (out / name).write_text(render(documents))
+        print(f"wrote {out / name}")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """Hand over to the importer a service registers (entry point group ``pioneer.importers``)."""
     return _hand_over("pioneer.importers", "importer for", args)
@@ -309,6 +322,10 @@ def parser() -> argparse.ArgumentParser:
     dc = sub.add_parser("docs", help="write the API reference of every built service")
     dc.add_argument("--out", default="docs/api")
     dc.set_defaults(func=cmd_docs)
+
+    mf = sub.add_parser("manifests", help="Kubernetes manifests derived from the code")
+    mf.add_argument("--out", default="deploy/k8s")
+    mf.set_defaults(func=cmd_manifests)
 
     df = sub.add_parser("definitions", help="RabbitMQ topology derived from the code")
     df.add_argument("--out")
