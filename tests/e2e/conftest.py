@@ -175,3 +175,55 @@ def federation(launch) -> tuple[Cli, dict[str, Deployed]]:
 def poll(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
     """``wait_for`` at the pace of calls to other processes (fail on timeout)."""
     return wait_for(predicate, timeout, interval=0.1)
+
+
+def published_wish(rpc, category: str, location: dict, deadline_s: float, **fields) -> dict:
+    """A wish submitted and approved: ``category`` near ``location``, due in ``deadline_s``."""
+    from datetime import UTC, datetime, timedelta
+
+    wish = rpc.wishes.submit_wish(
+        wish={
+            "city": "cixi",
+            "title": fields.pop("title", "修一下门把手"),
+            "description": fields.pop("description", "门把手松了"),
+            "category": category,
+            "beneficiary": {"name": "钱奶奶", "phone": "13812349999", "address": "五塘新村2号"},
+            "location": location,
+            "deadline": (datetime.now(UTC) + timedelta(seconds=deadline_s)).isoformat(),
+            **fields,
+        }
+    )
+    rpc.wishes.review_wish(wish_id=wish["id"], approve=True)
+    return wish
+
+
+def claim_storm(rpc, wish_id: str, volunteers: list[str]) -> tuple[list[str], list[str]]:
+    """Every volunteer claims the wish at once: the winners' ids and the refusals' types."""
+    from nameko.exceptions import RemoteError
+
+    pending = [
+        rpc.wishes.claim_wish.call_async(wish_id=wish_id, volunteer_id=v) for v in volunteers
+    ]
+    winners, refused = [], []
+    for reply in pending:
+        try:
+            winners.append(reply.result()["claimed_by"])
+        except RemoteError as exc:
+            refused.append(exc.exc_type)
+    return winners, refused
+
+
+def hotline_request(rpc, service: str, location: dict, **fields) -> dict:
+    """``raise_request`` for ``service`` at ``location`` in cixi (normal urgency unless given)."""
+    return rpc.wishes.raise_request(
+        request={
+            "city": "cixi",
+            "service": service,
+            "description": "门锁打不开",
+            "location": location,
+            "address": "五塘新村7号",
+            "requester": {"name": "周女士", "phone": "13900003333"},
+            "urgency": "normal",
+            **fields,
+        }
+    )

@@ -17,11 +17,9 @@ import threading
 import urllib.request
 import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from kombu import Connection, Exchange, Queue
-from nameko.exceptions import RemoteError
 from nameko.standalone.events import event_dispatcher
 from sqlalchemy import create_engine, text
 
@@ -29,7 +27,7 @@ from pioneer import db, ids
 from pioneer.testing.ports import free_port_block
 from pioneer.testing.receiver import Receiver
 
-from .conftest import E2E_DB, poll
+from .conftest import E2E_DB, claim_storm, hotline_request, poll, published_wish
 
 pytestmark = pytest.mark.skipif(
     E2E_DB != "postgres", reason="replicas need PostgreSQL: the PostgreSQL pass runs these"
@@ -155,31 +153,8 @@ def test_a_claim_storm_has_one_winner_and_every_event_goes_out_once(replicated):
     try:
         with replicated.proxy(replicated.token("admin", "cixi")) as rpc:
             crowd = register_known(replicated, rpc, 40, ["bicycle_repair"])
-            wish = rpc.wishes.submit_wish(
-                wish={
-                    "city": "cixi",
-                    "title": "修一下门把手",
-                    "description": "门把手松了",
-                    "category": "bicycle_repair",
-                    "beneficiary": {
-                        "name": "钱奶奶",
-                        "phone": "13812349999",
-                        "address": "五塘新村2号",
-                    },
-                    "location": KANDUN,
-                    "deadline": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
-                }
-            )
-            rpc.wishes.review_wish(wish_id=wish["id"], approve=True)
-            claims = [
-                rpc.wishes.claim_wish.call_async(wish_id=wish["id"], volunteer_id=v) for v in crowd
-            ]
-            winners, refused = [], []
-            for reply in claims:
-                try:
-                    winners.append(reply.result()["claimed_by"])
-                except RemoteError as exc:
-                    refused.append(exc.exc_type)
+            wish = published_wish(rpc, "bicycle_repair", KANDUN, 24 * 3600)
+            winners, refused = claim_storm(rpc, wish["id"], crowd)
             assert len(winners) == 1 and refused == ["Conflict"] * 39
 
         def published() -> list[dict] | None:
@@ -211,34 +186,9 @@ def test_timers_act_once_whichever_replica_fires(replicated):
                     preferences={"channels": ["webhook"], "webhook_url": receiver.url},
                 )
             # Wish expiry: a deadline seconds away, expired by one of two timers.
-            soon = rpc.wishes.submit_wish(
-                wish={
-                    "city": "cixi",
-                    "title": "换个灯泡",
-                    "description": "楼道灯坏了",
-                    "category": "painting",
-                    "beneficiary": {
-                        "name": "李大爷",
-                        "phone": "13812348888",
-                        "address": "五塘新村5号",
-                    },
-                    "location": KANDUN,
-                    "deadline": (datetime.now(UTC) + timedelta(seconds=3)).isoformat(),
-                }
-            )
-            rpc.wishes.review_wish(wish_id=soon["id"], approve=True)
+            soon = published_wish(rpc, "painting", KANDUN, 3, title="换个灯泡")
             # Offer timeouts: nobody answers, each offer times out once (OFFER_TIMEOUT_S=5).
-            request = rpc.wishes.raise_request(
-                request={
-                    "city": "cixi",
-                    "service": "painting",
-                    "description": "门锁打不开",
-                    "location": KANDUN,
-                    "address": "五塘新村7号",
-                    "requester": {"name": "周女士", "phone": "13900003333"},
-                    "urgency": "normal",
-                }
-            )
+            request = hotline_request(rpc, "painting", KANDUN)
 
             def exhausted():
                 now = rpc.wishes.get_request(request_id=request["id"])
@@ -251,17 +201,7 @@ def test_timers_act_once_whichever_replica_fires(replicated):
             assert poll(lambda: rpc.wishes.get_wish(wish_id=soon["id"])["status"] == "expired", 20)
 
             # A complaint: delivered to volunteers once, however many retry timers run.
-            other = rpc.wishes.raise_request(
-                request={
-                    "city": "cixi",
-                    "service": "painting",
-                    "description": "钥匙丢了",
-                    "location": KANDUN,
-                    "address": "五塘新村9号",
-                    "requester": {"name": "吴先生", "phone": "13900004444"},
-                    "urgency": "normal",
-                }
-            )
+            other = hotline_request(rpc, "painting", KANDUN, description="钥匙丢了")
             rpc.wishes.accept_request(request_id=other["id"], volunteer_id=other["offered_to"])
             recorded = metric(
                 replicated, "volunteers", "pioneer_rpc_requests_total", method="record_complaint"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from nameko.exceptions import RemoteError
 
-from .conftest import poll
+from .conftest import claim_storm, poll, published_wish
 
 # Longshan town, Cixi: far enough from the other e2e tests' volunteers to have its own circle.
 LONGSHAN = {"lat": 30.1790, "lon": 121.4860}
@@ -176,27 +176,16 @@ def test_storm_and_offer_timeout_against_the_processes(shared):
             for _ in range(60)
         ]
         poll(lambda: wishes_handled(deployment, "on_volunteer_registered") >= before + 60, 30)
-        wish = rpc.wishes.submit_wish(
-            wish={
-                "city": "cixi",
-                "title": "配一把钥匙",
-                "description": "门锁坏了",
-                "category": "key_cutting",
-                "beneficiary": {"name": "赵奶奶", "phone": "13812340000", "address": "山下村8号"},
-                "location": LONGSHAN,
-                "deadline": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
-            }
+        wish = published_wish(
+            rpc,
+            "key_cutting",
+            LONGSHAN,
+            24 * 3600,
+            title="配一把钥匙",
+            description="门锁坏了",
+            beneficiary={"name": "赵奶奶", "phone": "13812340000", "address": "山下村8号"},
         )
-        rpc.wishes.review_wish(wish_id=wish["id"], approve=True)
-        pending = [
-            rpc.wishes.claim_wish.call_async(wish_id=wish["id"], volunteer_id=v) for v in crowd
-        ]
-        winners, refused = [], []
-        for reply in pending:
-            try:
-                winners.append(reply.result()["claimed_by"])
-            except RemoteError as exc:
-                refused.append(exc.exc_type)
+        winners, refused = claim_storm(rpc, wish["id"], crowd)
         assert len(winners) == 1 and refused == ["Conflict"] * 59
         assert rpc.wishes.get_wish(wish_id=wish["id"])["claimed_by"] == winners[0]
 

@@ -303,7 +303,8 @@ def test_checked_in_kubernetes_manifests_match_the_code():
         )
     # Every service runs more than once, healthy before traffic, with the pool it may hold.
     for service in built_services():
-        [pods, front, budget] = manifests()[f"{service}.yaml"]
+        [pods, front, budget, scaler] = manifests()[f"{service}.yaml"]
+        assert scaler["spec"]["scaleTargetRef"]["name"] == service
         assert pods["spec"]["replicas"] >= 2 and budget["spec"]["maxUnavailable"] == 1
         assert front["spec"]["ports"][0]["port"] == default_port(service)
         container = pods["spec"]["template"]["spec"]["containers"][0]

@@ -25,6 +25,7 @@ from nameko.amqp.publish import Publisher
 
 from . import clock
 from .events import PoisonMessage
+from .queues import QUORUM, RETRY
 
 ATTEMPTS_HEADER = "x-pioneer-attempts"
 QUEUE_HEADER = "x-pioneer-queue"
@@ -62,6 +63,7 @@ def retry_queue(service: str, delay_s: int) -> Queue:
         exchange=retry_exchange(service, delay_s),
         durable=True,
         queue_arguments={
+            **RETRY,
             "x-message-ttl": delay_s * 1000,
             "x-dead-letter-exchange": requeue_exchange(service).name,
         },
@@ -78,6 +80,7 @@ def dlq_queue(service: str) -> Queue:
         exchange=dlq_exchange(service),
         routing_key=dlq_name(service),
         durable=True,
+        queue_arguments=QUORUM,
     )
 
 

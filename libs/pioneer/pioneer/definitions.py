@@ -29,6 +29,7 @@ from typing import Any
 
 from .deadletter import dlq_exchange, dlq_name, requeue_exchange
 from .federation import declare_peers_route, peers_exchange, peers_queue
+from .queues import QUORUM, events_policy, outside, unrouted
 from .registry import service_class
 
 RPC_EXCHANGE = "nameko-rpc"
@@ -89,7 +90,7 @@ def topology(services: list[str]) -> dict[str, Any]:
         for b in handler_bindings(service):
             exchanges[b["exchange"]] = "topic"
             queues.append(
-                {"name": b["queue"], "durable": True, "auto_delete": False, "arguments": {}}
+                {"name": b["queue"], "durable": True, "auto_delete": False, "arguments": QUORUM}
             )
             destination, destination_type = b["queue"], "queue"
             if b["peers_only"]:  # the queue's own binding: ``bind_peers_queues``
@@ -115,8 +116,34 @@ def topology(services: list[str]) -> dict[str, Any]:
                 }
             )
         queues.append(
-            {"name": dlq_name(service), "durable": True, "auto_delete": False, "arguments": {}}
+            {"name": dlq_name(service), "durable": True, "auto_delete": False, "arguments": QUORUM}
         )
+        # What no queue takes: kept in ``<service>.unrouted``; what nothing here consumes:
+        # to ``<service>.outside`` by declaration (``pioneer.queues``).
+        exchanges[unrouted(service)] = "fanout"
+        exchanges[outside(service)] = "fanout"
+        queues.append(
+            {"name": unrouted(service), "durable": True, "auto_delete": False, "arguments": QUORUM}
+        )
+        bindings.append(
+            {
+                "source": unrouted(service),
+                "destination": unrouted(service),
+                "destination_type": "queue",
+                "routing_key": "",
+                "arguments": {},
+            }
+        )
+        for event_type in unconsumed_types(service, services):
+            bindings.append(
+                {
+                    "source": f"{service}.events",
+                    "destination": outside(service),
+                    "destination_type": "exchange",
+                    "routing_key": event_type,
+                    "arguments": {},
+                }
+            )
         bindings.append(
             {
                 "source": dlq_exchange(service).name,
@@ -140,7 +167,23 @@ def topology(services: list[str]) -> dict[str, Any]:
         ],
         "queues": queues,
         "bindings": bindings,
+        "policies": [
+            {"name": name, **policy}
+            for name, policy in (events_policy(service, federated=False) for service in services)
+        ],
     }
+
+
+def unconsumed_types(service: str, services: list[str]) -> list[str]:
+    """The event types ``service`` publishes that no service of ``services`` consumes."""
+    consumed = {
+        b["routing_key"]
+        for other in services
+        for b in handler_bindings(other)
+        if b["source"] == service
+    }
+    published = getattr(service_class(service), "publishes", ()) or ()
+    return sorted(set(published) - consumed)
 
 
 def bind_peers_queues(amqp_uri: str, services: list[str]) -> None:
@@ -297,4 +340,5 @@ def broker_definitions(
         "exchanges": [{**item, "vhost": vhost} for item in base["exchanges"]],
         "queues": [{**item, "vhost": vhost} for item in base["queues"]],
         "bindings": [{**item, "vhost": vhost} for item in base["bindings"]],
+        "policies": [{**item, "vhost": vhost} for item in base["policies"]],
     }

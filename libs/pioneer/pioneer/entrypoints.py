@@ -53,6 +53,7 @@ from .events import (
     parse_event,
 )
 from .kernel import Kernel
+from .queues import QUORUM
 from .schemas import validate
 
 
@@ -367,6 +368,11 @@ class ReliableEventHandler(EventHandler):
 
     kernel = Kernel()
     queue_consumer = ContractQueueConsumer()
+
+    def setup(self) -> None:
+        super().setup()
+        # A quorum queue, as the broker's definitions declare it (``pioneer.queues``).
+        self.queue.queue_arguments = {**(self.queue.queue_arguments or {}), **QUORUM}
 
     def handle_message(self, body: Any, message: Any) -> None:
         if not self.screened(body, message):

@@ -19,6 +19,8 @@ from typing import Any
 
 from kombu import Exchange, Queue
 
+from .queues import QUORUM
+
 # A binding argument of AMQP type void matches a header by presence (whatever its value);
 # ``any-with-x`` lets a header whose name starts with ``x-`` take part in the match.
 FEDERATED_COPIES: dict[str, Any] = {"x-match": "any-with-x", "x-received-from": None}
@@ -43,6 +45,7 @@ def peers_queue(name: str, source_service: str) -> Queue:
         routing_key="",
         binding_arguments=FEDERATED_COPIES,
         durable=True,
+        queue_arguments=QUORUM,
     )
 
 

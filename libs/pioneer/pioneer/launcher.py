@@ -34,6 +34,7 @@ import requests
 
 from . import auth, databases
 from .definitions import CLIENT, FEDERATION, OPS
+from .queues import events_policy
 from .registry import built_services, default_port, home
 
 AMQP_HOST = os.environ.get("PIONEER_AMQP_HOST", "127.0.0.1")
@@ -561,7 +562,16 @@ def prepare_vhost(deployment: Deployment) -> None:
         if entry["user"] not in expected:
             _api("DELETE", f"permissions/{vhost}/{quote(entry['user'], safe='')}")
             _api("DELETE", f"topic-permissions/{vhost}/{quote(entry['user'], safe='')}")
-    _api("POST", f"definitions/{vhost}", topology(services))
+    try:
+        _api("POST", f"definitions/{vhost}", topology(services))
+    except LaunchError as exc:
+        if "inequivalent" not in str(exc):
+            raise
+        raise LaunchError(
+            f"{deployment.name}: its queues on the broker were declared otherwise ({exc});"
+            " queues made as classic queues stay classic: `make clean` starts the deployment"
+            " anew, or drain, delete and re-create them (deploy/README.md)"
+        ) from None
     for service in services:  # each service declares its own peers-only routes
         bind_peers_queues(deployment.amqp_uri(role=service), [service])
 
@@ -610,16 +620,12 @@ def link_federation(deployments: list[Deployment]) -> None:
                     }
                 },
             )
-        _api(
-            "PUT",
-            f"policies/{vhost}/federate-events",
-            {
-                "pattern": rf"^({'|'.join(built_services())})\.events$",
-                "definition": {"federation-upstream-set": "all"},
-                "apply-to": "exchanges",
-                "priority": 1,
-            },
-        )
+        # The events exchanges' policies, now with federation (one policy per exchange).
+        for service in built_services():
+            name, policy = events_policy(service, federated=True)
+            _api("PUT", f"policies/{vhost}/{name}", policy)
+        # A single federate-events policy would compete with these: one policy per exchange.
+        _api("DELETE", f"policies/{vhost}/federate-events")
 
 
 def up(deployments: list[Deployment], services: list[str] | None = None) -> None:

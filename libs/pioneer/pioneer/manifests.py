@@ -3,9 +3,10 @@
 
 Each service is a Deployment of ``REPLICAS`` pods on the same queues and database (every timer
 and the relay are safe with several: ``docs/replicas.md``), a Service for its HTTP port
-(``/metrics``, ``/health``) and a PodDisruptionBudget. The broker (a RabbitMQ cluster with
-quorum queues) and PostgreSQL are the cluster's own, run by their operators; the manifests
-take their URIs, like every secret, from Secrets the operator creates (``deploy/README.md``).
+(``/metrics``, ``/health``), a PodDisruptionBudget and a HorizontalPodAutoscaler on CPU. The
+broker (a RabbitMQ cluster with quorum queues) and PostgreSQL are the cluster's own, run by
+their operators; the manifests take their URIs, like every secret, from Secrets the operator
+creates (``deploy/README.md``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from .registry import built_services, default_port
 NAMESPACE = "pioneer"
 KUBERNETES_VERSION = "1.31.0"  # the API the manifests are validated against
 REPLICAS = 2
+MAX_REPLICAS = 4
 IMAGE = "pioneer/{service}:latest"  # kustomization.yaml's ``images`` pins the real tags
-# Each pod's database pool: two replicas of five services at twice this fit 100 connections.
+# Each pod's database pool: at most four pods of five services at twice this is 160
+# connections, so the server's max_connections is 200 or PgBouncer stands in front.
 DB_POOL_SIZE = 4
 UID = 10001  # deploy/Dockerfile's user
 
@@ -136,6 +139,30 @@ def disruption_budget(service: str) -> dict[str, Any]:
     }
 
 
+def autoscaler(service: str) -> dict[str, Any]:
+    """More pods while the service's CPU runs hot, between ``REPLICAS`` and ``MAX_REPLICAS``
+    (each pod's pool counted in: ``docs/replicas.md``)."""
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": service, "namespace": NAMESPACE, "labels": _labels(service)},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": service},
+            "minReplicas": REPLICAS,
+            "maxReplicas": MAX_REPLICAS,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 70},
+                    },
+                }
+            ],
+        },
+    }
+
+
 def common() -> list[dict[str, Any]]:
     """The namespace and the settings every service shares."""
     return [
@@ -162,6 +189,7 @@ def manifests() -> dict[str, list[dict[str, Any]]]:
             deployment(service),
             service_port(service),
             disruption_budget(service),
+            autoscaler(service),
         ]
     return files
 

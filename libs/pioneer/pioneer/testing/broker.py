@@ -84,6 +84,10 @@ class RabbitAdmin:
         response.raise_for_status()
         return response.json()
 
+    def delete_queue(self, vhost: str, name: str) -> None:
+        response = self.session.delete(self._url("queues", vhost, name), timeout=30)
+        response.raise_for_status()
+
     def bindings(self, vhost: str, queue: str) -> list[dict]:
         """The bindings whose destination is ``queue`` (the default exchange's included)."""
         response = self.session.get(self._url("queues", vhost, queue, "bindings"), timeout=30)

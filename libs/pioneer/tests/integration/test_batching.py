@@ -18,6 +18,7 @@ from pioneer import db
 from pioneer.db import UnitOfWork, make_engine, migrate
 from pioneer.dlq import dead_letter_count, list_dead_letters
 from pioneer.federation import events_exchange
+from pioneer.queues import QUORUM
 from pioneer.testing.fixtures import wait_for
 
 
@@ -188,7 +189,13 @@ def test_a_queue_made_peers_only_loses_its_direct_binding(
 ):
     name = "evt-widgets-widget_federated--widgets.on_peer_widgets"
     with Connection(amqp_uri) as connection:  # as an earlier release bound it
-        queue = Queue(name, events_exchange("widgets"), "widget_federated", durable=True)
+        queue = Queue(
+            name,
+            events_exchange("widgets"),
+            "widget_federated",
+            durable=True,
+            queue_arguments=QUORUM,
+        )
         queue(connection.channel()).declare()
     assert ("widgets.events", {}) in routes(rabbit_admin.bindings(vhost, name))
     start_service(WidgetService, service_config)

@@ -153,6 +153,24 @@ def test_failing_handler_is_retried_then_dead_lettered_then_replayed(
     assert dead_letter_count(amqp_uri, "widgets") == 0
 
 
+def test_event_retry_and_dead_letter_queues_are_quorum_queues_and_rpc_stays_classic(
+    widgets, rpc, token, dispatch_event, amqp_uri, rabbit_admin, vhost
+):
+    # Through a retry (the retry queue is declared when first used) to the dead-letter queue.
+    rpc(token("admin")).call("widgets", "set_failing", True)
+    dispatch_event("widgets", "widget_created", "cixi", {"widget_id": "w", "name": "quorum"})
+    wait_for(lambda: dead_letter_count(amqp_uri, "widgets") == 1, timeout=20)
+    types = {queue["name"]: queue.get("type") for queue in rabbit_admin.queues(vhost)}
+    durable = [name for name in types if name.startswith(("evt-", "widgets.retry.", "widgets.dlq"))]
+    assert "evt-widgets-widget_created--widgets.on_widget_created" in durable
+    assert any(name.startswith("widgets.retry.") for name in durable)
+    assert {types[name] for name in durable} == {"quorum"}
+    assert types["rpc-widgets"] == "classic"
+    retry = next(n for n in durable if n.startswith("widgets.retry."))
+    arguments = rabbit_admin.queue(vhost, retry)["arguments"]
+    assert arguments["x-dead-letter-strategy"] == "at-least-once"
+
+
 def test_poison_message_is_parked_without_retries(widgets, amqp_uri):
     from nameko.standalone.events import event_dispatcher
 
