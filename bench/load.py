@@ -13,6 +13,7 @@ processes burn when idle.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,25 @@ class RawLoad:
         before = sum(_cpu(pids).values())
         time.sleep(seconds)
         return (sum(_cpu(pids).values()) - before) / seconds
+
+    @contextlib.contextmanager
+    def observed(self, name: str, calls: int) -> Iterator[dict[str, Any]]:
+        """For a phase driven some other way (events dispatched, say): py-spy on every server
+        process with ``--profile``, and on PostgreSQL ``pg_stat_statements`` per call of the
+        phase, left in the yielded dict under ``pg_statements`` when the block ends."""
+        pids = {k: v for k, v in self.server_pids().items() if v is not None}
+        profilers = self._profile(name, pids)
+        if self.statements is not None:
+            self.statements.reset()
+        seen: dict[str, Any] = {}
+        try:
+            yield seen
+        finally:
+            if self.statements is not None:
+                seen["pg_statements"] = self.statements.read(calls)
+            for profiler in profilers:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(60)
 
     def _profile(self, name: str, pids: dict[str, int]) -> list[subprocess.Popen]:
         """With ``profile_dir``: ``py-spy record`` on every Python server process for the row,

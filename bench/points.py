@@ -259,9 +259,10 @@ def bench_points(bench: Any, args: Any, results: list[Result], seeded: dict[str,
 
     try:
         cpu_before = _cpu(bench.pid("points"))
-        began = time.perf_counter()
-        _dispatch_all(bench.deployment.amqp_uri(role="stations"), "stations", envelopes)
-        ended = _until(credited, events)
+        with bench.raw().observed("points: check-in events credited", events) as observed:
+            began = time.perf_counter()
+            _dispatch_all(bench.deployment.amqp_uri(role="stations"), "stations", envelopes)
+            ended = _until(credited, events)
         cpu_after = _cpu(bench.pid("points"))
         with engine.connect() as conn:
             entries = conn.execute(text("SELECT count(*) FROM ledger_entries")).scalar()
@@ -271,6 +272,7 @@ def bench_points(bench: Any, args: Any, results: list[Result], seeded: dict[str,
     finally:
         engine.dispose()
     result = _event_result("points: check-in events credited", events, ended - began)
+    result.pg_statements = observed.get("pg_statements")
     if cpu_before is not None and cpu_after is not None:
         result.server_cpu_us_per_call = round((cpu_after - cpu_before) / events * 1e6, 1)
     results.append(result)
