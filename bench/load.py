@@ -109,9 +109,9 @@ class RawLoad:
 
     @contextlib.contextmanager
     def observed(self, name: str, calls: int) -> Iterator[dict[str, Any]]:
-        """For a phase driven some other way (events dispatched, say): py-spy on every server
-        process with ``--profile``, and on PostgreSQL ``pg_stat_statements`` per call of the
-        phase, left in the yielded dict under ``pg_statements`` when the block ends."""
+        """A measured phase (a raw row, or events dispatched): py-spy on every server process
+        with ``--profile``, and on PostgreSQL ``pg_stat_statements`` per call of the phase,
+        left in the yielded dict under ``pg_statements`` when the block ends."""
         pids = {k: v for k, v in self.server_pids().items() if v is not None}
         profilers = self._profile(name, pids)
         if self.statements is not None:
@@ -123,7 +123,7 @@ class RawLoad:
             if self.statements is not None:
                 seen["pg_statements"] = self.statements.read(calls)
             for profiler in profilers:
-                profiler.send_signal(signal.SIGINT)
+                profiler.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
                 profiler.wait(60)
 
     def _profile(self, name: str, pids: dict[str, int]) -> list[subprocess.Popen]:
@@ -203,25 +203,20 @@ class RawLoad:
                 )
             )
         time.sleep(max(0.0, start_at - time.time()))
-        profilers = self._profile(name, pids)
-        if self.statements is not None:
-            self.statements.reset()
-        cpu_before = _cpu(pids)
-        began = time.monotonic()
-        outputs = []
-        for client in clients:
-            out, _ = client.communicate(timeout=900)
-            if client.returncode != 0:
-                raise RuntimeError(f"bench: a load client failed ({client.returncode})")
-            outputs.append(json.loads(out))
-        if settle is not None:
-            settle()
-        elapsed = time.monotonic() - began
-        cpu_after = _cpu(pids)
-        statements = self.statements.read(calls) if self.statements is not None else None
-        for profiler in profilers:
-            profiler.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
-            profiler.wait(60)
+        with self.observed(name, calls) as observed:
+            cpu_before = _cpu(pids)
+            began = time.monotonic()
+            outputs = []
+            for client in clients:
+                out, _ = client.communicate(timeout=900)
+                if client.returncode != 0:
+                    raise RuntimeError(f"bench: a load client failed ({client.returncode})")
+                outputs.append(json.loads(out))
+            if settle is not None:
+                settle()
+            elapsed = time.monotonic() - began
+            cpu_after = _cpu(pids)
+        statements = observed.get("pg_statements")
         seconds = max(o["seconds"] for o in outputs)
         latencies = [x for o in outputs for x in o["latencies"]]
         errors: dict[str, int] = {}
