@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import amqp
 import kombu
@@ -312,3 +313,46 @@ def test_checked_in_kubernetes_manifests_match_the_code():
         assert container["readinessProbe"]["httpGet"]["path"] == "/health"
         required = re.findall(r"\$\{(\w+)\}", config_path(service).read_text())
         assert set(required) <= {e["name"] for e in container["env"]}, service
+
+
+def _strict(schema: Any) -> Any:
+    """A CRD's schema that refuses undeclared fields (Kubernetes would prune them silently)."""
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    strict = {key: _strict(value) for key, value in schema.items()}
+    if (
+        isinstance(strict.get("properties"), dict)
+        and "additionalProperties" not in strict
+        and not strict.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        strict["additionalProperties"] = False
+    return strict
+
+
+def test_operator_resources_validate_against_the_operators_crds():
+    """The RabbitmqCluster, CloudNativePG Cluster and Databases against the operators' own
+    CRDs (tests/repo/crds), and no other kind in the manifests Kubernetes does not know."""
+    import jsonschema
+
+    schemas = {}
+    for path in (ROOT / "tests/repo/crds").glob("*.yaml"):
+        crd = yaml.safe_load(path.read_text())
+        for version in crd["spec"]["versions"]:
+            key = (f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])
+            schemas[key] = _strict(version["schema"]["openAPIV3Schema"])
+    custom = [
+        document
+        for documents in manifests().values()
+        for document in documents
+        if "." in document["apiVersion"].split("/")[0]
+        and not document["apiVersion"].startswith(("apps/", "policy/", "autoscaling/"))
+    ]
+    assert {d["kind"] for d in custom} == {"RabbitmqCluster", "Cluster", "Database"}
+    for document in custom:
+        schema = schemas[(document["apiVersion"], document["kind"])]
+        jsonschema.validate(document, schema)
+    # The broker loads the very definitions the code makes.
+    [config, _] = manifests()["rabbitmq.yaml"]
+    assert json.loads(config["data"]["definitions.json"]) == broker_definitions(built_services())

@@ -6,11 +6,15 @@ and the relay are safe with several: ``docs/replicas.md``), a Service for its HT
 (``/metrics``, ``/health``), a PodDisruptionBudget and a HorizontalPodAutoscaler on CPU. The
 broker (a RabbitMQ cluster with quorum queues) and PostgreSQL are the cluster's own, run by
 their operators; the manifests take their URIs, like every secret, from Secrets the operator
-creates (``deploy/README.md``).
+creates (``deploy/README.md``). ``rabbitmq.yaml`` (a ``RabbitmqCluster`` of three nodes with
+the definitions) and ``postgres.yaml`` (a CloudNativePG ``Cluster`` with a role and database per
+service) are for a cluster that runs those operators; with a managed broker or database, leave
+them out of ``kustomization.yaml`` and point the Secrets' URIs at it.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -163,6 +167,144 @@ def autoscaler(service: str) -> dict[str, Any]:
     }
 
 
+def broker() -> list[dict[str, Any]]:
+    """A RabbitMQ cluster of three nodes (the RabbitMQ Cluster Operator's ``RabbitmqCluster``)
+    with the platform's definitions loaded at boot, as ``docker-compose.yml`` runs one node:
+    the topology and the users without passwords, then ``set-passwords.sh`` from the
+    ``pioneer-rabbitmq-passwords`` Secret once the node is up."""
+    from .definitions import broker_definitions
+    from .registry import home
+
+    scripts = home() / "deploy" / "rabbitmq"
+    definitions = broker_definitions(built_services())
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "pioneer-rabbitmq", "namespace": NAMESPACE},
+            "data": {
+                "definitions.json": json.dumps(definitions, indent=2, ensure_ascii=False),
+                "set-passwords.sh": (scripts / "set-passwords.sh").read_text(),
+            },
+        },
+        {
+            "apiVersion": "rabbitmq.com/v1beta1",
+            "kind": "RabbitmqCluster",
+            "metadata": {"name": "rabbitmq", "namespace": NAMESPACE},
+            "spec": {
+                "replicas": 3,
+                "image": "rabbitmq:3.12-management",
+                "resources": {
+                    "requests": {"cpu": "500m", "memory": "1Gi"},
+                    "limits": {"memory": "2Gi"},
+                },
+                "persistence": {"storage": "20Gi"},
+                "rabbitmq": {
+                    "additionalPlugins": ["rabbitmq_federation", "rabbitmq_federation_management"],
+                    "additionalConfig": (
+                        "definitions.import_backend = local_filesystem\n"
+                        "definitions.local.path = /etc/pioneer/definitions.json\n"
+                        "consumer_timeout = 1800000\n"
+                    ),
+                },
+                "override": {
+                    "statefulSet": {
+                        "spec": {
+                            "template": {
+                                "spec": {
+                                    "containers": [
+                                        {
+                                            "name": "rabbitmq",
+                                            "envFrom": [
+                                                {
+                                                    "secretRef": {
+                                                        "name": "pioneer-rabbitmq-passwords"
+                                                    }
+                                                }
+                                            ],
+                                            "volumeMounts": [
+                                                {"name": "pioneer", "mountPath": "/etc/pioneer"}
+                                            ],
+                                            "lifecycle": {
+                                                "postStart": {
+                                                    "exec": {
+                                                        "command": [
+                                                            "sh",
+                                                            "-c",
+                                                            "until rabbitmqctl -q await_startup"
+                                                            " --timeout 60; do sleep 2; done;"
+                                                            " sh /etc/pioneer/set-passwords.sh",
+                                                        ]
+                                                    }
+                                                }
+                                            },
+                                        }
+                                    ],
+                                    "volumes": [
+                                        {
+                                            "name": "pioneer",
+                                            "configMap": {"name": "pioneer-rabbitmq"},
+                                        }
+                                    ],
+                                }
+                            }
+                        }
+                    }
+                },
+            },
+        },
+    ]
+
+
+def database() -> list[dict[str, Any]]:
+    """A PostgreSQL cluster of three instances (CloudNativePG's ``Cluster``), with a role and a
+    database per service, each role's password from its ``pioneer-db-<service>`` Secret (as
+    ``deploy/postgres/init.sql`` makes them in compose). Room for every pod at its worst:
+    ``MAX_REPLICAS`` pods of each service at twice ``DB_POOL_SIZE``."""
+    services = built_services()
+    connections = len(services) * MAX_REPLICAS * 2 * DB_POOL_SIZE + 40  # + ops, the operator
+    cluster = {
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster",
+        "metadata": {"name": "postgres", "namespace": NAMESPACE},
+        "spec": {
+            "instances": 3,
+            "imageName": "ghcr.io/cloudnative-pg/postgresql:15",
+            "storage": {"size": "50Gi"},
+            "postgresql": {
+                "parameters": {"max_connections": str(connections)},
+                "shared_preload_libraries": ["pg_stat_statements"],
+            },
+            "managed": {
+                "roles": [
+                    {
+                        "name": service,
+                        "ensure": "present",
+                        "login": True,
+                        "passwordSecret": {"name": f"pioneer-db-{service}"},
+                    }
+                    for service in services
+                ]
+            },
+        },
+    }
+    owned = [
+        {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Database",
+            "metadata": {"name": service, "namespace": NAMESPACE},
+            "spec": {
+                "name": service,
+                "owner": service,
+                "cluster": {"name": "postgres"},
+                "ensure": "present",
+            },
+        }
+        for service in services
+    ]
+    return [cluster, *owned]
+
+
 def common() -> list[dict[str, Any]]:
     """The namespace and the settings every service shares."""
     return [
@@ -183,7 +325,7 @@ def common() -> list[dict[str, Any]]:
 
 def manifests() -> dict[str, list[dict[str, Any]]]:
     """File name -> the documents it holds: ``pioneer.yaml`` and one file per built service."""
-    files = {"pioneer.yaml": common()}
+    files = {"pioneer.yaml": common(), "rabbitmq.yaml": broker(), "postgres.yaml": database()}
     for service in built_services():
         files[f"{service}.yaml"] = [
             deployment(service),
