@@ -11,6 +11,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -188,7 +189,12 @@ def test_definitions_load_into_a_real_broker_and_passwords_come_from_the_environ
                 headers={"x-received-from": [{"uri": "amqp://peer"}]},
             )
             queue = kombu.Queue(peers)(channel)
-            received = [queue.get(no_ack=True) for _ in range(2)]
+            # A quorum queue takes a publish once its log has it: wait for the first message.
+            deadline = time.monotonic() + 10
+            while (first := queue.get(no_ack=True)) is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(0.5)  # time enough for the other one, were it let through
+            received = [first, queue.get(no_ack=True)]
             assert [m.payload if m else None for m in received] == [{"own": False}, None]
         client = kombu.Connection(uri("client"))  # RPC only
         with client, pytest.raises(amqp.exceptions.AccessRefused):
