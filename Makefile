@@ -56,7 +56,7 @@ test: venv broker postgres lint
 	@echo "test: storage"; $(PY) -m pytest -q $(STORAGE_TESTS)
 	@echo "test: service"; $(PY) -m pytest -q $(SERVICE_TESTS)
 	@echo "test: end to end"; $(PY) -m pytest -q tests/e2e
-	@echo "test: end to end on PostgreSQL"; PIONEER_E2E_DB=postgres $(PY) -m pytest -q tests/e2e
+	@echo "test: end to end on PostgreSQL, two replicas of every service"; PIONEER_E2E_DB=postgres PIONEER_E2E_REPLICAS=2 $(PY) -m pytest -q tests/e2e
 	@scripts/test-moved-clock.sh
 
 bench: venv broker

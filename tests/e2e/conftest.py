@@ -28,6 +28,8 @@ from pioneer.testing.ports import free_port_block
 
 PIONEER = [sys.executable, "-m", "pioneer.cli"]
 E2E_DB = os.environ.get("PIONEER_E2E_DB")  # sqlite (the default) or postgres
+# Processes per service of the shared deployment (``PIONEER_E2E_REPLICAS=2`` with PostgreSQL).
+E2E_REPLICAS = int(os.environ.get("PIONEER_E2E_REPLICAS", "1"))
 
 
 class Cli:
@@ -55,6 +57,7 @@ class Deployed:
         self.cities = record["cities"]
         self.secret = record["secret"]
         self.base_port = record["base_port"]
+        self.replicas = record.get("replicas", 1)
         self.var = var / self.name
         self._vhost = record["vhost"].replace("/", "%2F")
         self._host = amqp_host
@@ -82,6 +85,32 @@ class Deployed:
         """The broker URI of one of the deployment's users (a service's name, ``ops``, ...)."""
         prefix = self.record["user_prefix"]
         return self.amqp_uri_of(f"{prefix}{role}", self.record["passwords"][role])
+
+    def http_ports(self, service: str) -> list[int]:
+        """The HTTP port of each replica of ``service`` (``/metrics``, ``/health``)."""
+        from pioneer.launcher import Deployment
+
+        return [Deployment(**self.record).port(service, r) for r in range(1, self.replicas + 1)]
+
+    def metrics(self, service: str) -> str:
+        """Every replica's ``/metrics`` of ``service``, one after the other."""
+        import urllib.request
+
+        texts = []
+        for port in self.http_ports(service):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+                texts.append(reply.read().decode())
+        return "\n".join(texts)
+
+    def log_lines(self, service: str) -> list[str]:
+        """Every replica's log of ``service``, line by line."""
+        names = [service, *(f"{service}-{r}" for r in range(2, self.replicas + 1))]
+        return [
+            line
+            for name in names
+            if (self.var / "log" / f"{name}.log").exists()
+            for line in (self.var / "log" / f"{name}.log").read_text().splitlines()
+        ]
 
     def token(self, role: str, city: str, sub: str = "e2e") -> str:
         return "Bearer " + auth.issue_token(self.secret, sub, city, [role], 600, self.name)
@@ -162,7 +191,11 @@ def launch(tmp_path_factory, e2e_admin) -> Iterator[Callable[..., tuple[Cli, dic
 
 @pytest.fixture(scope="session")
 def shared(launch) -> tuple[Cli, Deployed]:
-    cli, deployments = launch()
+    cli, deployments = launch(
+        replicas=E2E_REPLICAS,
+        # Room for each further replica's ports, 100 up (``launcher.REPLICA_PORT_STRIDE``).
+        env_extra={"PIONEER_BASE_PORT": str(free_port_block(110))} if E2E_REPLICAS > 1 else None,
+    )
     return cli, deployments["shared"]
 
 

@@ -106,11 +106,11 @@ def metric(
     deployment, service: str, name: str, replicas: tuple[int, ...] = (1, 2), **labels: str
 ) -> float:
     """``name``'s samples with ``labels``, summed over the replicas' ``/metrics``."""
-    index = SERVICES.index(service)
+    ports = deployment.http_ports(service)
     total = 0.0
     for replica in replicas:
-        port = deployment.base_port + 100 * (replica - 1) + index
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        url = f"http://127.0.0.1:{ports[replica - 1]}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as reply:
             lines = reply.read().decode().splitlines()
         for line in lines:
             if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):

@@ -152,12 +152,8 @@ def _uphold(rpc, complaint_id):
 
 
 def wishes_handled(deployment, handler: str) -> float:
-    """How many events ``handler`` of the wishes process has handled (from its /metrics)."""
-    import urllib.request
-
-    url = f"http://127.0.0.1:{deployment.base_port + 2}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
+    """How many events ``handler`` of the wishes processes has handled (from their /metrics)."""
+    text = deployment.metrics("wishes")
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
