@@ -237,15 +237,20 @@ def bench_wishes(bench: Bench, args: argparse.Namespace, results: list[Result]) 
             wishes.append(cluster.wishes.review_wish(wish_id=wish["id"], approve=True)["id"])
 
         admin.run("wishes.submit+review (seeding)", publish, args.wishes)
-        volunteers = [ids.new_id("cixi", "vol") for _ in range(args.claims)]
         dispatch = event_dispatcher({"AMQP_URI": bench.deployment.amqp_uri(role="volunteers")})
-        for volunteer_id in volunteers:
-            dispatch(
-                "volunteers",
-                "volunteer_registered",
-                db.envelope("volunteer_registered", "cixi", "cixi", volunteer_event(volunteer_id)),
-            )
-        _wait_for_wishes_replica(bench, volunteers[-1])
+
+        def known_volunteers() -> list[str]:
+            """``args.claims`` new volunteers, once wishes' replica holds them."""
+            made = [ids.new_id("cixi", "vol") for _ in range(args.claims)]
+            for volunteer_id in made:
+                envelope = db.envelope(
+                    "volunteer_registered", "cixi", "cixi", volunteer_event(volunteer_id)
+                )
+                dispatch("volunteers", "volunteer_registered", envelope)
+            _wait_for_wishes_replica(bench, made[-1])
+            return made
+
+        volunteers = known_volunteers()
         per_wish = max(args.claims // len(wishes), 1)
 
         def claim(cluster: Any, i: int) -> None:
@@ -266,14 +271,7 @@ def bench_wishes(bench: Bench, args: argparse.Namespace, results: list[Result]) 
         bench.quiesce()
         wishes.clear()
         admin.run("wishes.submit+review (seeding)", publish, args.wishes)
-        volunteers[:] = [ids.new_id("cixi", "vol") for _ in range(args.claims)]
-        for volunteer_id in volunteers:
-            dispatch(
-                "volunteers",
-                "volunteer_registered",
-                db.envelope("volunteer_registered", "cixi", "cixi", volunteer_event(volunteer_id)),
-            )
-        _wait_for_wishes_replica(bench, volunteers[-1])
+        volunteers[:] = known_volunteers()
         bench.quiesce()
         raw_storm = bench.raw().run(
             "wishes.claim_wish (raw)",

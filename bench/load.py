@@ -108,11 +108,15 @@ class RawLoad:
         return (sum(_cpu(pids).values()) - before) / seconds
 
     @contextlib.contextmanager
-    def observed(self, name: str, calls: int) -> Iterator[dict[str, Any]]:
+    def observed(
+        self, name: str, calls: int, pids: dict[str, int] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """A measured phase (a raw row, or events dispatched): py-spy on every server process
         with ``--profile``, and on PostgreSQL ``pg_stat_statements`` per call of the phase,
-        left in the yielded dict under ``pg_statements`` when the block ends."""
-        pids = {k: v for k, v in self.server_pids().items() if v is not None}
+        left in the yielded dict under ``pg_statements`` when the block ends. ``pids``: the
+        processes to profile, if the caller has them already."""
+        if pids is None:
+            pids = {k: v for k, v in self.server_pids().items() if v is not None}
         profilers = self._profile(name, pids)
         if self.statements is not None:
             self.statements.reset()
@@ -203,7 +207,7 @@ class RawLoad:
                 )
             )
         time.sleep(max(0.0, start_at - time.time()))
-        with self.observed(name, calls) as observed:
+        with self.observed(name, calls, pids) as observed:
             cpu_before = _cpu(pids)
             began = time.monotonic()
             outputs = []

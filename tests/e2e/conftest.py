@@ -92,12 +92,14 @@ class Deployed:
 
         return [Deployment(**self.record).port(service, r) for r in range(1, self.replicas + 1)]
 
-    def metrics(self, service: str) -> str:
-        """Every replica's ``/metrics`` of ``service``, one after the other."""
+    def metrics(self, service: str, replicas: tuple[int, ...] | None = None) -> str:
+        """The ``/metrics`` of ``service``'s replicas (every one unless ``replicas`` names
+        some, from 1), one after the other."""
         import urllib.request
 
+        ports = self.http_ports(service)
         texts = []
-        for port in self.http_ports(service):
+        for port in [ports[r - 1] for r in replicas] if replicas else ports:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
                 texts.append(reply.read().decode())
         return "\n".join(texts)

@@ -14,7 +14,6 @@ import os
 import random
 import signal
 import threading
-import urllib.request
 import uuid
 from collections import Counter
 
@@ -106,16 +105,11 @@ def metric(
     deployment, service: str, name: str, replicas: tuple[int, ...] = (1, 2), **labels: str
 ) -> float:
     """``name``'s samples with ``labels``, summed over the replicas' ``/metrics``."""
-    ports = deployment.http_ports(service)
-    total = 0.0
-    for replica in replicas:
-        url = f"http://127.0.0.1:{ports[replica - 1]}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as reply:
-            lines = reply.read().decode().splitlines()
-        for line in lines:
-            if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-                total += float(line.rsplit(" ", 1)[1])
-    return total
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in deployment.metrics(service, replicas).splitlines()
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items())
+    )
 
 
 def register_known(deployment, rpc, count: int, skills: list[str]) -> list[str]:

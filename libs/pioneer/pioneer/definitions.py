@@ -84,10 +84,12 @@ def topology(services: list[str]) -> dict[str, Any]:
     exchanges = {f"{s}.events": "topic" for s in services}
     exchanges[RPC_EXCHANGE] = "topic"  # as nameko declares it
     queues, bindings = [], []
+    bindings_of = {service: handler_bindings(service) for service in services}
+    consumed = {(b["source"], b["routing_key"]) for found in bindings_of.values() for b in found}
     for service in services:
         exchanges[requeue_exchange(service).name] = "direct"
         exchanges[dlq_exchange(service).name] = "fanout"
-        for b in handler_bindings(service):
+        for b in bindings_of[service]:
             exchanges[b["exchange"]] = "topic"
             queues.append(
                 {"name": b["queue"], "durable": True, "auto_delete": False, "arguments": QUORUM}
@@ -134,7 +136,7 @@ def topology(services: list[str]) -> dict[str, Any]:
                 "arguments": {},
             }
         )
-        for event_type in unconsumed_types(service, services):
+        for event_type in unconsumed_types(service, consumed):
             bindings.append(
                 {
                     "source": f"{service}.events",
@@ -174,16 +176,11 @@ def topology(services: list[str]) -> dict[str, Any]:
     }
 
 
-def unconsumed_types(service: str, services: list[str]) -> list[str]:
-    """The event types ``service`` publishes that no service of ``services`` consumes."""
-    consumed = {
-        b["routing_key"]
-        for other in services
-        for b in handler_bindings(other)
-        if b["source"] == service
-    }
+def unconsumed_types(service: str, consumed: set[tuple[str, str]]) -> list[str]:
+    """The event types ``service`` publishes that are not among the ``(source, event type)``
+    pairs the deployment's services consume."""
     published = getattr(service_class(service), "publishes", ()) or ()
-    return sorted(set(published) - consumed)
+    return sorted(t for t in set(published) if (service, t) not in consumed)
 
 
 def bind_peers_queues(amqp_uri: str, services: list[str]) -> None:

@@ -67,7 +67,7 @@ class Reply:
     timed_out: bool = False
 
 
-def _suite_settings(examples: int) -> Any:
+def suite_settings(examples: int) -> Any:
     """hypothesis's settings for the suite: ``examples`` cases, the same on every run, no
     shrinking (a failing case is reported as it was sent: shrinking would replay calls against
     a database the earlier cases already changed)."""
@@ -701,7 +701,7 @@ class HostileRpc:
     def _generated_for(self, method: str, fn: Any, examples: int) -> None:
         from hypothesis import given
 
-        @_suite_settings(examples)
+        @suite_settings(examples)
         @given(call_strategy(fn, self.known, self.tokens))
         def case(call: Call) -> None:
             self.check(
@@ -1229,7 +1229,7 @@ class HostileEvents:
         }
         drawn: list[dict[str, Any]] = []
 
-        @_suite_settings(examples)
+        @suite_settings(examples)
         @given(st.fixed_dictionaries({}, optional=properties))
         def draw(values: dict[str, Any]) -> None:
             drawn.append(values)

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 
 from pioneer import db, ids
 from pioneer.entrypoints import request_problem, rpc
@@ -29,14 +29,7 @@ class Sample:
 def draw(strategy: Any, examples: int = 60) -> list[Any]:
     drawn: list[Any] = []
 
-    @settings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @hostile.suite_settings(examples)
     @given(strategy)
     def collect(value: Any) -> None:
         drawn.append(value)
