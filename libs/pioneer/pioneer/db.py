@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
-from . import clock
+from . import bulk, clock
 from .event_contract import wire_data
 
 NAMING_CONVENTION = {
@@ -331,7 +331,9 @@ class UnitOfWork:
     nothing is half-written. Events emitted inside reach the broker only after the commit.
     ``store`` is the service's store (the class holding its SQL) over this transaction's
     session; ``reading()`` gives the same store over a read-only connection, for the reads
-    that need no transaction (cheaper: no ORM session, no write lock).
+    that need no transaction (cheaper: no ORM session, no write lock). ``bulk``: its outbox
+    rows are written by ``bulk.insert_rows`` (COPY on PostgreSQL), for batch tools that emit
+    thousands of events in one transaction (it blocks the eventlet hub while it writes).
     """
 
     def __init__(
@@ -343,8 +345,10 @@ class UnitOfWork:
         readonly: bool = False,
         store: Callable[[Any], Any] | None = None,
         reads: Engine | None = None,
+        bulk: bool = False,
     ) -> None:
         self._engine = engine
+        self._bulk = bulk
         self._cities = cities
         self._headers = headers or {}
         self._on_commit = on_commit
@@ -379,7 +383,9 @@ class UnitOfWork:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:
-                if self._outbox_rows:
+                if self._outbox_rows and self._bulk:
+                    bulk.insert_rows(self.session, outbox, self._outbox_rows)
+                elif self._outbox_rows:
                     # One statement for every event of the unit of work, just before the commit.
                     self.session.execute(_OUTBOX_INSERT, self._outbox_rows)
                 self.session.commit()

@@ -439,8 +439,14 @@ def normalise_rrule(value: str, today: date | None = None) -> str:
     """Validate a rule given at the edge and return it in canonical form: ``parse_rule``, and
     the rule must occur between ``today`` (the cities' date by default) and ``HORIZON_DAYS``
     later, so a rule that never occurs again is refused rather than stored."""
+    return _normalised(value, today or clock.local(clock.utcnow()).date())
+
+
+@lru_cache(maxsize=4096)
+def _normalised(value: str, start: date) -> str:
+    # Per (rule, date): a city's spreadsheet repeats a handful of rules a million times. A
+    # refusal raises, and lru_cache keeps no exceptions.
     canonical, rule = parse_rule(value)
-    start = today or clock.local(clock.utcnow()).date()
     if next_occurrence(rule, start) is None:
         end = start + timedelta(days=HORIZON_DAYS)
         raise ScheduleError(f"never occurs between {start} and {end}")

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import multiprocessing
 import os
 import re
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -36,57 +38,21 @@ from sqlalchemy.exc import IntegrityError
 
 from pioneer.catalog import Catalog
 from pioneer.db import UnitOfWork, make_engine, migrate
-from pioneer.errors import ValidationError
 from pioneer.logs import mask_phone
-from pioneer.schemas import validate
 
 from .schemas import VolunteerIn
+from .spreadsheet import RowError, parse_row, phone_of, read_rows
 from .store import VolunteersStore
 from .usecases.registration import import_batch
 
-COLUMNS = {
-    "name": "name",
-    "姓名": "name",
-    "phone": "phone",
-    "手机": "phone",
-    "手机号": "phone",
-    "district": "district",
-    "街道": "district",
-    "镇街": "district",
-    "community": "community",
-    "社区": "community",
-    "村社": "community",
-    "is_party_member": "is_party_member",
-    "是否党员": "is_party_member",
-    "party_branch": "party_branch",
-    "党支部": "party_branch",
-    "skills": "skills",
-    "技能": "skills",
-    "lat": "lat",
-    "纬度": "lat",
-    "lon": "lon",
-    "经度": "lon",
-    "availability": "availability",
-    "服务时间": "availability",
-}
-REQUIRED = ("name", "phone", "district", "community")
-TRUE = {"1", "true", "yes", "y", "是", "t"}
-FALSE = {"", "0", "false", "no", "n", "否", "f"}
-SKILL_SEPARATORS = ";|、,，"
 CITY_RE = re.compile(r"[a-z][a-z0-9_]{1,31}")
-
-
-class RowError(ValueError):
-    """A row that cannot be imported; ``field`` and the message say why."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}" if field else reason)
-        self.field = field
-        self.reason = reason
 
 
 @dataclass
 class Report:
+    """What an import did: rows read, imported, skipped as already registered, refused (each
+    refusal's line, field and reason), and how long it took."""
+
     rows: int = 0
     imported: int = 0
     already_registered: int = 0
@@ -94,89 +60,12 @@ class Report:
     seconds: float = 0.0
     bad_rows: list[tuple[int, str, str]] = field(default_factory=list)
 
-
-def _split_skills(text: str) -> list[str]:
-    for separator in SKILL_SEPARATORS[1:]:
-        text = text.replace(separator, SKILL_SEPARATORS[0])
-    return [part.strip() for part in text.split(SKILL_SEPARATORS[0]) if part.strip()]
-
-
-def _availability(text: str) -> list[dict[str, str]]:
-    windows = []
-    for index, entry in enumerate(part.strip() for part in text.split("|") if part.strip()):
-        rule, at, hours = entry.rpartition("@")
-        start, dash, end = hours.partition("-")
-        if not at or not dash:
-            raise RowError(f"availability.{index}", "expected RRULE@HH:MM-HH:MM")
-        windows.append({"rrule": rule.strip(), "start": start.strip(), "end": end.strip()})
-    return windows
-
-
-def _coordinate(text: str, name: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise RowError(name, "not a number") from None
-
-
-def parse_row(record: dict[str, str], city: str, catalog: Catalog) -> VolunteerIn:
-    """A spreadsheet row as validated ``register`` input (``RowError`` naming the field)."""
-    for name in REQUIRED:
-        if not record.get(name, "").strip():
-            raise RowError(name, "required")
-    party = record.get("is_party_member", "").strip().lower()
-    if party not in TRUE | FALSE:
-        raise RowError("is_party_member", "expected yes/no (1/0, true/false, 是/否)")
-    data: dict[str, Any] = {
-        "name": record["name"],
-        "phone": record["phone"].strip().replace(" ", "").replace("-", ""),
-        "city": city,
-        "district": record["district"],
-        "community": record["community"],
-        "is_party_member": party in TRUE,
-        "skills": _split_skills(record.get("skills", "")),
-        "availability": _availability(record.get("availability", "")),
-    }
-    if record.get("party_branch", "").strip():
-        data["party_branch"] = record["party_branch"]
-    lat, lon = record.get("lat", "").strip(), record.get("lon", "").strip()
-    if lat or lon:
-        if not (lat and lon):
-            raise RowError("lat" if not lat else "lon", "give both lat and lon, or neither")
-        data["location"] = {"lat": _coordinate(lat, "lat"), "lon": _coordinate(lon, "lon")}
-    try:
-        volunteer = validate(VolunteerIn, data)
-    except ValidationError as exc:
-        # A rule across fields (repeated skills, a branch without membership) names the row.
-        raise RowError("row" if exc.field == "arguments" else exc.field, exc.problem) from None
-    try:
-        catalog.require_known(city, "skills", volunteer.skills)
-    except ValidationError as exc:
-        raise RowError(exc.field, exc.problem) from None
-    return volunteer
-
-
-def read_rows(fh: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row by canonical column name); the header is line 1."""
-    reader = csv.reader(fh)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
-    names = [
-        COLUMNS.get(h.strip().lstrip("\ufeff").lower(), COLUMNS.get(h.strip())) for h in header
-    ]
-    missing = [name for name in REQUIRED if name not in names]
-    if missing:
-        raise RowError("header", f"missing column(s): {', '.join(missing)}")
-    for values in reader:
-        line = reader.line_num
-        if not any(v.strip() for v in values):
-            continue
-        if len(values) > len(names):
-            yield line, {"__error__": f"{len(values)} values for {len(names)} columns"}
-            continue
-        yield line, {n: v for n, v in zip(names, values, strict=False) if n}
+    def add(self, imported: int, already: int, bad_rows: list[tuple[int, str, str]]) -> None:
+        """Count a written batch and its refused rows."""
+        self.imported += imported
+        self.already_registered += already
+        self.bad += len(bad_rows)
+        self.bad_rows.extend(bad_rows)
 
 
 def write_batch(engine: Engine, city: str, batch: list[tuple[int, VolunteerIn]]) -> tuple[int, int]:
@@ -196,8 +85,84 @@ def write_batch(engine: Engine, city: str, batch: list[tuple[int, VolunteerIn]])
 
 
 def _unit_of_work(engine: Engine, city: str) -> UnitOfWork:
-    # The events go to the outbox; the running service's relay publishes them.
-    return UnitOfWork(engine, [city], store=VolunteersStore)
+    # The events go to the outbox (by COPY on PostgreSQL); the running service's relay
+    # publishes them.
+    return UnitOfWork(engine, [city], store=VolunteersStore, bulk=True)
+
+
+class _InFileOrder:
+    """Rows parsed, checked against the phones of earlier rows and written in batches, in the
+    order they are given: the first good row of a phone wins, a later one "repeats line N"."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        city: str,
+        catalog: Catalog,
+        batch_size: int,
+        report: Report,
+        on_batch: Callable[[], Any],
+    ) -> None:
+        self.engine, self.city, self.catalog = engine, city, catalog
+        self.batch_size, self.report, self.on_batch = batch_size, report, on_batch
+        self.seen: dict[str, int] = {}
+        self.batch: list[tuple[int, VolunteerIn]] = []
+
+    def add(self, line: int, record: dict[str, str]) -> None:
+        """One row: refused (counted in the report), or queued for the next batch."""
+        try:
+            volunteer = parse_row(record, self.city, self.catalog)
+        except RowError as exc:
+            self.report.add(0, 0, [(line, exc.field, exc.reason)])
+            return
+        first = self.seen.setdefault(volunteer.phone, line)
+        if first != line:
+            repeat = f"{mask_phone(volunteer.phone)} repeats line {first}"
+            self.report.add(0, 0, [(line, "phone", repeat)])
+            return
+        self.batch.append((line, volunteer))
+        if len(self.batch) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the queued rows (one transaction)."""
+        if self.batch:
+            self.report.add(*write_batch(self.engine, self.city, self.batch), [])
+            self.batch = []
+            self.on_batch()
+
+
+# A worker process's engine, city and catalog (``_start_worker``).
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(url: str, city: str, catalog: Catalog) -> None:
+    _worker.update(engine=make_engine(url, 1), city=city, catalog=catalog)
+
+
+def _import_chunk(chunk: list[tuple[int, dict[str, str]]]) -> tuple[int, int, list[Any]]:
+    """In a worker: parse and write one batch of rows whose phones occur once in the file.
+    (imported, already registered, refused rows)."""
+    city, catalog = _worker["city"], _worker["catalog"]
+    good, bad = [], []
+    for line, record in chunk:
+        try:
+            good.append((line, parse_row(record, city, catalog)))
+        except RowError as exc:
+            bad.append((line, exc.field, exc.reason))
+    imported, already = write_batch(_worker["engine"], city, good) if good else (0, 0)
+    return imported, already, bad
+
+
+def _repeated_phones(path: Path) -> set[str]:
+    """The phones on more than one row of the file."""
+    once: set[str] = set()
+    repeated: set[str] = set()
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        for _, record in read_rows(fh):
+            phone = phone_of(record)
+            (repeated if phone in once else once).add(phone)
+    return repeated
 
 
 def import_file(
@@ -208,51 +173,54 @@ def import_file(
     errors_path: Path | None = None,
     batch_size: int = 1000,
     progress: Callable[[Report, int], None] | None = None,
+    jobs: int = 1,
 ) -> Report:
-    """Import ``path`` into ``city``; bad rows go to ``errors_path`` (line, field, reason)."""
+    """Import ``path`` into ``city``; bad rows go to ``errors_path`` (line, field, reason).
+
+    ``jobs`` > 1: batches are parsed and written by that many worker processes, each with its
+    own engine and transactions, while this one reads the file. Rows whose phone occurs more
+    than once in the file are kept back and handled here afterwards, in file order, so the
+    report is the same as with one job."""
     catalog = catalog or Catalog()
     report = Report()
     started = time.perf_counter()
     with open(path, encoding="utf-8-sig", newline="") as fh:
         total = max(sum(1 for _ in fh) - 1, 0)
-    seen: dict[str, int] = {}
-    batch: list[tuple[int, VolunteerIn]] = []
 
-    def flush() -> None:
-        if batch:
-            done, already = write_batch(engine, city, batch)
-            report.imported += done
-            report.already_registered += already
-            batch.clear()
+    def on_batch() -> None:
         if progress:
             progress(report, total)
 
-    def bad(line: int, field_name: str, reason: str) -> None:
-        report.bad += 1
-        report.bad_rows.append((line, field_name, reason))
-
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    in_order = _InFileOrder(engine, city, catalog, batch_size, report, on_batch)
+    kept_back: list[tuple[int, dict[str, str]]] = []
+    try:
+        repeated = _repeated_phones(path) if jobs > 1 else set()
+    except RowError:
+        repeated = set()  # a bad header: refused below
+    with (
+        open(path, encoding="utf-8-sig", newline="") as fh,
+        _Workers(
+            engine, city, catalog, jobs, report, lambda: progress and progress(report, total)
+        ) as workers,
+    ):
         try:
             for line, record in read_rows(fh):
                 report.rows += 1
                 if "__error__" in record:
-                    bad(line, "", record["__error__"])
-                    continue
-                try:
-                    volunteer = parse_row(record, city, catalog)
-                except RowError as exc:
-                    bad(line, exc.field, exc.reason)
-                    continue
-                first = seen.setdefault(volunteer.phone, line)
-                if first != line:
-                    bad(line, "phone", f"{mask_phone(volunteer.phone)} repeats line {first}")
-                    continue
-                batch.append((line, volunteer))
-                if len(batch) >= batch_size:
-                    flush()
+                    report.add(0, 0, [(line, "", record["__error__"])])
+                elif workers.running and phone_of(record) not in repeated:
+                    workers.add(line, record, batch_size)
+                elif workers.running:
+                    kept_back.append((line, record))
+                else:
+                    in_order.add(line, record)
         except RowError as exc:
-            bad(1, exc.field, exc.reason)
-        flush()
+            report.add(0, 0, [(1, exc.field, exc.reason)])
+    for line, record in kept_back:
+        in_order.add(line, record)
+    in_order.flush()
+    on_batch()
+    report.bad_rows.sort()
     report.seconds = time.perf_counter() - started
     errors_path = errors_path or path.with_name(path.name + ".errors.csv")
     with open(errors_path, "w", encoding="utf-8", newline="") as out:
@@ -260,6 +228,72 @@ def import_file(
         writer.writerow(["line", "field", "reason"])
         writer.writerows(report.bad_rows)
     return report
+
+
+class _Workers:
+    """``jobs`` worker processes taking batches of rows (none for one job). At most two batches
+    per worker wait, so the file is read no faster than it is written."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        city: str,
+        catalog: Catalog,
+        jobs: int,
+        report: Report,
+        on_batch: Callable[[], Any],
+    ) -> None:
+        self.pool: ProcessPoolExecutor | None = None
+        if jobs > 1:
+            url = engine.url.render_as_string(hide_password=False)
+            self.pool = ProcessPoolExecutor(
+                jobs,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(url, city, catalog),
+            )
+        self.limit = 2 * jobs
+        self.report, self.on_batch = report, on_batch
+        self.chunk: list[tuple[int, dict[str, str]]] = []
+        self.pending: set[Future] = set()
+
+    @property
+    def running(self) -> bool:
+        """Whether batches go to worker processes."""
+        return self.pool is not None
+
+    def add(self, line: int, record: dict[str, str], batch_size: int) -> None:
+        """Queue a row; a full batch goes to a worker."""
+        self.chunk.append((line, record))
+        if len(self.chunk) >= batch_size:
+            self._submit()
+
+    def _submit(self) -> None:
+        assert self.pool is not None
+        if self.chunk:
+            self.pending.add(self.pool.submit(_import_chunk, self.chunk))
+            self.chunk = []
+        while len(self.pending) >= self.limit:
+            self._collect(FIRST_COMPLETED)
+
+    def _collect(self, return_when: str) -> None:
+        done, self.pending = wait(self.pending, return_when=return_when)
+        for future in done:
+            self.report.add(*future.result())
+            self.on_batch()
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self.pool is None:
+            return
+        try:
+            if exc_type is None:
+                self._submit()
+                self._collect(ALL_COMPLETED)
+        finally:
+            self.pool.shutdown(cancel_futures=exc_type is not None)
 
 
 def _progress_bar(stream: TextIO) -> Callable[[Report, int], None]:
@@ -341,6 +375,12 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--errors", type=Path, help="bad-rows report (default: FILE.errors.csv)")
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes parsing and writing batches (default: one per core)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if not CITY_RE.fullmatch(args.city):
@@ -367,6 +407,7 @@ def main(argv: list[str]) -> int:
             args.errors,
             max(1, min(args.batch, 10_000)),
             None if args.quiet else _progress_bar(sys.stderr),
+            max(1, min(args.jobs, 32)),
         )
         refresh_statistics(engine)
     finally:

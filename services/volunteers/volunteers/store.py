@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pioneer import geo
+from pioneer import bulk, geo
 from pioneer.db import insert_or_ignore
 
 from . import domain
@@ -188,10 +188,12 @@ class VolunteersStore:
         meanwhile fails the statement (``IntegrityError``)."""
         if not rows:
             return
-        self.db.execute(insert(volunteers_t), rows)
-        skills = [entry for row in rows for entry in skill_rows(SimpleNamespace(**row))]
-        if skills:
-            self.db.execute(insert(skills_t), skills)
+        bulk.insert_rows(self.db, volunteers_t, rows)
+        bulk.insert_rows(
+            self.db,
+            skills_t,
+            [entry for row in rows for entry in skill_rows(SimpleNamespace(**row))],
+        )
 
     def phones_registered(self, city: str, phones: list[str]) -> set[str]:
         """Which of ``phones`` are registered in ``city``."""

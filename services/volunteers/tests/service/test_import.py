@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 
+import pytest
 from sqlalchemy import create_engine, text
 from volunteers_testdata import write_volunteers_csv
 
@@ -61,8 +62,10 @@ BAD_ROWS = [
 ]
 
 
+# One process, and worker processes (rows whose phone repeats are kept back for file order).
+@pytest.mark.parametrize("jobs", ["1", "2"])
 def test_import_reports_bad_rows_and_reruns_cleanly(
-    db_url, tmp_path, capsys, service_config, start_service, spy
+    db_url, jobs, tmp_path, capsys, service_config, start_service, spy
 ):
     path = tmp_path / "haining.csv"
     write_volunteers_csv(path, GOOD, chinese_header=True)
@@ -70,7 +73,7 @@ def test_import_reports_bad_rows_and_reruns_cleanly(
         csv.writer(fh).writerows(row for row, _, _ in BAD_ROWS)
     argv = ["import", "volunteers", str(path), "--city", "haining", "--database-url", db_url]
 
-    assert cli.main([*argv, "--batch", "50"]) == 0
+    assert cli.main([*argv, "--batch", "50", "--jobs", jobs]) == 0
     captured = capsys.readouterr()
     assert f"{GOOD:,} imported, 0 already registered, {len(BAD_ROWS)} bad" in captured.out
     assert "100%" in captured.err  # the progress bar got to the end

@@ -3,22 +3,18 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import random
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg2.extensions
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 from volunteers_testdata import HAINING_CENTRE, synthetic_volunteers
 
 import volunteers
-from pioneer import geo
+from pioneer import bulk, geo
 from pioneer.db import make_engine, migrate
 from volunteers import store
 from volunteers.store import VolunteersStore
@@ -39,46 +35,11 @@ def city(db_url, city_rows):
     migrate(engine, Path(volunteers.__file__).parent / "migrations")
     rows, skills = city_rows
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            copy_into(conn, store.volunteers_t, rows)
-            copy_into(conn, store.skills_t, skills)
-        else:
-            conn.execute(insert(store.volunteers_t), rows)
-            conn.execute(insert(store.skills_t), skills)
+        bulk.insert_rows(conn, store.volunteers_t, rows)
+        bulk.insert_rows(conn, store.skills_t, skills)
         conn.execute(text("ANALYZE"))
     yield engine
     engine.dispose()
-
-
-def copy_into(conn, table, rows: list[dict]) -> None:
-    """PostgreSQL's COPY: a city's worth of rows in seconds (the test's setup, not the code's)."""
-    columns = [c.name for c in table.columns]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in rows:
-        writer.writerow([_copy_value(row[c]) for c in columns])
-    buffer.seek(0)
-    cursor = conn.connection.dbapi_connection.cursor()
-    # COPY refuses eventlet's green wait callback: block the hub for this setup step only.
-    green = psycopg2.extensions.get_wait_callback()
-    psycopg2.extensions.set_wait_callback(None)
-    try:
-        cursor.copy_expert(
-            f"COPY {table.name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
-            buffer,
-        )
-    finally:
-        psycopg2.extensions.set_wait_callback(green)
-
-
-def _copy_value(value):
-    if value is None:
-        return "\\N"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
 
 
 class _Row:
