@@ -37,6 +37,10 @@ from .harness import OUT, Bench  # noqa: E402
 from .measure import Result  # noqa: E402
 
 RAW_ECHO = "echo.echo (raw)"
+# ``--province``: a province's volunteers (all in one city's extent: the densest case the
+# searches meet), its ledger, and a wish fanned out to a county's volunteers of one skill.
+PROVINCE = {"volunteers": 1_500_000, "entries": 10_000_000, "fanout": 100_000}
+IMPORT_TARGET_ROWS, IMPORT_TARGET_S = 1_500_000, 120
 
 # Cixi: the city the stations are spread over (about 1,360 km² of land).
 CIXI_BOX = (30.05, 30.33, 121.05, 121.55)
@@ -76,7 +80,7 @@ def bench_stations(bench: Bench, args: argparse.Namespace, results: list[Result]
     rng = random.Random(20261125)
     codes = sorted(BASE_CATALOG)[:12]
     admin = bench.clients(bench.token("admin", "cixi"))
-    pid = bench.pid("stations")
+    pid = bench.pids("stations")
     try:
         made: list[str] = []
 
@@ -217,7 +221,7 @@ def bench_wishes(bench: Bench, args: argparse.Namespace, results: list[Result]) 
 
     rng = random.Random(20261126)
     admin = bench.clients(bench.token("admin", "cixi"))
-    pid = bench.pid("wishes")
+    pid = bench.pids("wishes")
     deadline = (datetime.now(UTC) + timedelta(days=7)).isoformat()
     try:
         wishes: list[str] = []
@@ -321,36 +325,39 @@ DISPATCH_SKILLS = ["repair", "plumbing_electrical", "elderly_care", "errands", "
 def seed_dispatch_index(bench: Bench, count: int, rng: random.Random) -> None:
     """``count`` active, located volunteers with two or three skills each, written into the
     wishes database's replica and dispatch index in batches (what their events would leave)."""
-    from sqlalchemy import create_engine, insert
+    from types import SimpleNamespace
 
-    from pioneer import clock, replica_skills
+    from sqlalchemy import create_engine
+
+    from pioneer import bulk, clock, replica_skills
     from pioneer.replica import volunteer_replica
 
     engine = create_engine(bench.deployment.database_url("wishes"))
     now = clock.utcnow()
     try:
-        for start in range(0, count, 5000):
+        for start in range(0, count, 50_000):
             replica_rows = []
-            for _ in range(start, min(start + 5000, count)):
-                volunteer_id = ids.new_id("cixi", "vol")
+            for _ in range(start, min(start + 50_000, count)):
                 point = random_point(rng)
-                skills = rng.sample(DISPATCH_SKILLS, rng.choice([2, 3]))
                 replica_rows.append(
                     {
-                        "volunteer_id": volunteer_id,
+                        "volunteer_id": ids.new_id("cixi", "vol"),
                         "city": "cixi",
                         "status": "active",
                         "suspended_until": None,
-                        "skills": skills,
+                        "skills": rng.sample(DISPATCH_SKILLS, rng.choice([2, 3])),
                         "lat": point["lat"],
                         "lon": point["lon"],
                         "version": 1,
                         "updated_at": now,
                     }
                 )
+            entries = replica_skills.entries_of(SimpleNamespace(**row) for row in replica_rows)
             with engine.begin() as conn:
-                conn.execute(insert(volunteer_replica), replica_rows)
-                replica_skills.rebuild(conn, [row["volunteer_id"] for row in replica_rows])
+                bulk.insert_rows(conn, volunteer_replica, replica_rows)
+                bulk.insert_rows(conn, replica_skills.replica_skills, entries)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
     finally:
         engine.dispose()
 
@@ -471,6 +478,8 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "database": args.db,
+        "replicas": args.replicas,
+        "province": args.province,
         "settings": {
             "stations": args.stations,
             "calls": args.calls,
@@ -504,6 +513,19 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
     for verdict in verdicts:
         print(f"{'met ' if verdict['met'] else 'MISS'}  {verdict['target']}: {verdict['value']}")
     return document
+
+
+def results_name(args: argparse.Namespace) -> str:
+    """``results.json`` for the default run; ``-province``, ``-<database>`` and ``-<n>replicas``
+    say what a run measured otherwise, so runs of each kind sit side by side."""
+    parts = ["results"]
+    if args.province:
+        parts.append("province")
+    if args.db != "sqlite":
+        parts.append(args.db)
+    if args.replicas > 1:
+        parts.append(f"{args.replicas}replicas")
+    return "-".join(parts) + ".json"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -551,11 +573,30 @@ def main(argv: list[str] | None = None) -> int:
         "--notifications", type=int, default=1_000_000, help="stored before inbox is measured"
     )
     parser.add_argument(
+        "--province",
+        action="store_true",
+        help=f"province-scale data: {PROVINCE['volunteers']:,} volunteers,"
+        f" {PROVINCE['entries']:,} ledger entries, a fan-out to {PROVINCE['fanout']:,}"
+        " (where those sizes are not given); results-province*.json",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="processes of every service on the same queues (PostgreSQL only)",
+    )
+    parser.add_argument(
         "--only",
         choices=["stations", "volunteers", "wishes", "points", "notify", "schedule"],
         help="measure one service (and echo) only; schedule: the rules' worst cases alone",
     )
     args = parser.parse_args(argv)
+    if args.province:
+        for name, size in PROVINCE.items():
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, size)
+    if args.replicas > 1 and args.db != "postgres":
+        parser.error("--replicas needs --db postgres: a SQLite file serves one process")
     logging.getLogger("amqp").setLevel(logging.ERROR)
     OUT.mkdir(parents=True, exist_ok=True)
     if args.only == "schedule":  # in-process, no broker: nothing to start
@@ -569,7 +610,14 @@ def main(argv: list[str] | None = None) -> int:
     except BlockingIOError:
         print("bench: another run is in progress (var/bench/.lock); wait for it", file=sys.stderr)
         return 1
-    bench = Bench(args.concurrency, args.raw_processes, args.raw_inflight, args.profile, args.db)
+    bench = Bench(
+        args.concurrency,
+        args.raw_processes,
+        args.raw_inflight,
+        args.profile,
+        args.db,
+        args.replicas,
+    )
     results: list[Result] = []
     try:
         services = (
@@ -626,6 +674,13 @@ def main(argv: list[str] | None = None) -> int:
     if imported is not None:
         document["volunteers"] = volunteers_part
         print(f"\n{imported.summary()}")
+        rate = IMPORT_TARGET_ROWS / IMPORT_TARGET_S
+        label = (
+            f"pioneer import ≥ {rate:,.0f} rows/s ({IMPORT_TARGET_ROWS:,} in {IMPORT_TARGET_S} s)"
+        )
+        met = imported.rows_per_s >= rate
+        document["targets"].append({"target": label, "value": imported.rows_per_s, "met": met})
+        print(f"{'met ' if met else 'MISS'}  {label}: {imported.rows_per_s:,.0f}")
     if notify_part is not None:
         document["notify"] = notify_part
         fan = notify_part["fan_out"]
@@ -633,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
         document["targets"].append({"target": label, "value": fan["seconds"], "met": fan["met"]})
         print(f"{'met ' if fan['met'] else 'MISS'}  {label}: {fan['seconds']}")
     # Side by side: results.json (SQLite) and results-postgres.json.
-    written = OUT / ("results.json" if args.db == "sqlite" else f"results-{args.db}.json")
+    written = OUT / results_name(args)
     written.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     print(f"\nwritten to {written}")
     return 0

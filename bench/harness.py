@@ -35,6 +35,7 @@ class Bench:
         raw_inflight: int = 25,
         profile: bool = False,
         database: str = "sqlite",
+        replicas: int = 1,
     ) -> None:
         from pioneer import launcher
 
@@ -60,7 +61,9 @@ class Bench:
             base_port=free_port_block(10),
             user_prefix=f"pioneer-bench-{tag}-",
         )
-        self.deployment = launcher.on_database(self.deployment, database)
+        self.deployment = launcher.with_replicas(
+            launcher.on_database(self.deployment, database), replicas
+        )
         self.deployment.db_prefix = f"bench{tag}"  # its own databases on PostgreSQL
         self.deployment.save()
         launcher.prepare_databases(self.deployment)
@@ -87,8 +90,12 @@ class Bench:
             stderr=subprocess.STDOUT,
         )
         self.services = list(services)
+        # Every replica's pool fits the server, as `pioneer up` makes them fit.
+        self.launcher.fit_connections([self.deployment], services)
+        self.deployment.save()
         for service in services:
-            self.launcher.start_service(self.deployment, service)
+            for replica in range(1, self.deployment.replicas + 1):
+                self.launcher.start_service(self.deployment, service, replica)
         self.launcher.wait_until_answering(self.deployment, services)
         with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=5) as rpc:
             deadline = time.monotonic() + 60
@@ -145,16 +152,29 @@ class Bench:
     def server_pids(self) -> dict[str, int | None]:
         """Every process a call can make work for: the services, echo, the broker and, on
         PostgreSQL, every process of the local server (its backends serve the services)."""
-        pids = {service: self.pid(service) for service in [*self.services, "echo"]}
+        pids: dict[str, int | None] = {"echo": self.pid("echo")}
+        for service in self.services:
+            for replica, pid in enumerate(self.pids(service), start=1):
+                pids[service if replica == 1 else f"{service}-{replica}"] = pid
         if self.database == "postgres":
             pids.update({f"postgres:{pid}": pid for pid in processes_named("postgres")})
         return {**pids, "rabbitmq": broker_pid()}
 
     def pid(self, service: str) -> int | None:
-        """The process serving ``service`` (for its CPU time per call)."""
+        """The (first) process serving ``service``."""
         if service == "echo":
             return self.echo.pid if self.echo else None
         return self.launcher._pid(self.deployment, service)
+
+    def pids(self, service: str) -> list[int]:
+        """Every process serving ``service``, one per replica (for its CPU time per call)."""
+        if service == "echo":
+            return [self.echo.pid] if self.echo else []
+        found = (
+            self.launcher._pid(self.deployment, service, replica)
+            for replica in range(1, self.deployment.replicas + 1)
+        )
+        return [pid for pid in found if pid is not None]
 
     def close(self) -> None:
         self.launcher.stop_deployment(self.deployment)

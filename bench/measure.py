@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -63,14 +63,18 @@ class Result:
         )
 
 
-def process_cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of a process so far (Linux ``/proc``), or None."""
-    if pid is None:
+def process_cpu_seconds(pid: int | Sequence[int] | None) -> float | None:
+    """User + system CPU time of a process (or of several, summed) so far (Linux ``/proc``),
+    or None."""
+    if pid is None or (not isinstance(pid, int) and not pid):
         return None
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for one in [pid] if isinstance(pid, int) else pid:
+            with open(f"/proc/{one}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
     except (OSError, ValueError, IndexError):
         return None
 
@@ -104,7 +108,7 @@ class Clients:
         calls: int,
         concurrency: int | None = None,
         expect_errors: bool = False,
-        server_pid: int | None = None,
+        server_pid: int | Sequence[int] | None = None,
     ) -> Result:
         """``call(cluster, i)`` for i in range(calls), spread over ``concurrency`` workers."""
         clusters = self.clusters[: concurrency or len(self.clusters)]

@@ -52,9 +52,7 @@ TARGETS: list[tuple[str, str, str, float]] = [
 
 def seed(database_url: str, entries: int, volunteers: int, rng: random.Random) -> dict[str, Any]:
     """Bulk-insert ``entries`` consistent check-in entries over ``volunteers`` volunteers."""
-    from sqlalchemy import insert
-
-    from pioneer import clock
+    from pioneer import bulk, clock
     from pioneer.db import make_engine, migrate
     from pioneer.replica import volunteer_replica
     from points import domain
@@ -108,11 +106,11 @@ def seed(database_url: str, entries: int, volunteers: int, rng: random.Random) -
                 total[2] += earned.activities
             if len(batch) == 50_000:
                 with engine.begin() as conn:
-                    conn.execute(insert(LedgerEntry.__table__), batch)
+                    bulk.insert_rows(conn, LedgerEntry.__table__, batch)
                 batch = []
         if batch:
             with engine.begin() as conn:
-                conn.execute(insert(LedgerEntry.__table__), batch)
+                bulk.insert_rows(conn, LedgerEntry.__table__, batch)
         rows = [
             {
                 "volunteer_id": v,
@@ -126,7 +124,7 @@ def seed(database_url: str, entries: int, volunteers: int, rng: random.Random) -
         ]
         with engine.begin() as conn:
             for i in range(0, len(rows), 50_000):
-                conn.execute(insert(Balance.__table__), rows[i : i + 50_000])
+                bulk.insert_rows(conn, Balance.__table__, rows[i : i + 50_000])
         total_rows = [
             {
                 "period": period,
@@ -142,7 +140,7 @@ def seed(database_url: str, entries: int, volunteers: int, rng: random.Random) -
         ]
         with engine.begin() as conn:
             for i in range(0, len(total_rows), 50_000):
-                conn.execute(insert(Total.__table__), total_rows[i : i + 50_000])
+                bulk.insert_rows(conn, Total.__table__, total_rows[i : i + 50_000])
         # The redeemers as the volunteers service's events would have left them in points'
         # replica (redeem checks the volunteer is known and in good standing).
         redeemers = [v for v, b in balances.items() if b >= 10 and ids.city_of(v) == "haining"]
@@ -162,8 +160,7 @@ def seed(database_url: str, entries: int, volunteers: int, rng: random.Random) -
             for v in redeemers
         ]
         with engine.begin() as conn:
-            if replica_rows:
-                conn.execute(insert(volunteer_replica), replica_rows)
+            bulk.insert_rows(conn, volunteer_replica, replica_rows)
             conn.exec_driver_sql("ANALYZE")
     finally:
         engine.dispose()
@@ -258,12 +255,12 @@ def bench_points(bench: Any, args: Any, results: list[Result], seeded: dict[str,
             return events - conn.execute(pending).scalar()
 
     try:
-        cpu_before = _cpu(bench.pid("points"))
+        cpu_before = _cpu(bench.pids("points"))
         with bench.raw().observed("points: check-in events credited", events) as observed:
             began = time.perf_counter()
             _dispatch_all(bench.deployment.amqp_uri(role="stations"), "stations", envelopes)
             ended = _until(credited, events)
-        cpu_after = _cpu(bench.pid("points"))
+        cpu_after = _cpu(bench.pids("points"))
         with engine.connect() as conn:
             entries = conn.execute(text("SELECT count(*) FROM ledger_entries")).scalar()
         # Let the relay publish the points_awarded backlog before the reads are measured.
@@ -281,7 +278,7 @@ def bench_points(bench: Any, args: Any, results: list[Result], seeded: dict[str,
     print(f"  {events} check-ins credited; ledger now {entries:,} entries", flush=True)
 
     # 3) Reads on the seeded ledger.
-    pid = bench.pid("points")
+    pid = bench.pids("points")
     admin = bench.clients(bench.token("admin", "haining"))
     try:
         months = month_periods_before_now(11)
@@ -354,7 +351,7 @@ def _bench_redeem(
 
     client = bench.clients(token)
     try:
-        results.append(client.run("points.redeem", redeem, calls, server_pid=bench.pid("points")))
+        results.append(client.run("points.redeem", redeem, calls, server_pid=bench.pids("points")))
     finally:
         client.close()
     run = uuid.uuid4().hex[:8]  # the raw calls are new redemptions, not replays
@@ -371,7 +368,7 @@ def _bench_redeem(
     print(f"  {3 * calls} redemptions, each once; stock left {stock:,}", flush=True)
 
 
-def _cpu(pid: int | None) -> float | None:
+def _cpu(pid: list[int]) -> float | None:
     from .measure import process_cpu_seconds
 
     return process_cpu_seconds(pid)

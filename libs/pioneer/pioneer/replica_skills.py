@@ -74,12 +74,21 @@ _DELETE_AMONG = sa.delete(replica_skills).where(
 def rebuild(session: Session | sa.Connection, volunteer_ids: Iterable[str]) -> None:
     """Make the index say what the replica now holds about ``volunteer_ids``. Call it in the
     transaction that applied the volunteers' events; three statements however many
-    volunteers. A skill longer than the column is not indexed (nobody can ask for it)."""
+    volunteers (``entries_of`` says which rows)."""
     wanted = list(dict.fromkeys(volunteer_ids))
     if not wanted:
         return
     rows = session.execute(_REPLICA_AMONG, {"volunteer_ids": wanted}).all()
     session.execute(_DELETE_AMONG, {"volunteer_ids": wanted})
+    entries = entries_of(rows)
+    if entries:
+        session.execute(sa.insert(replica_skills), entries)
+
+
+def entries_of(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """The index's rows for replica rows (attribute access): one per skill of each located
+    volunteer not removed. A skill longer than the column is not indexed (nobody can ask for
+    it)."""
     entries = []
     for row in rows:
         if row.status == "removed" or row.lat is None or row.lon is None:
@@ -97,8 +106,7 @@ def rebuild(session: Session | sa.Connection, volunteer_ids: Iterable[str]) -> N
                         "geocell": cell,
                     }
                 )
-    if entries:
-        session.execute(sa.insert(replica_skills), entries)
+    return entries
 
 
 @functools.cache
