@@ -19,7 +19,7 @@ A ``NotifyStore`` is built over a unit of work's session (writes) or a read conn
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -197,13 +197,27 @@ class NotifyStore:
     # --- the volunteer directory ----------------------------------------------------------------
 
     def volunteers_near(
-        self, city: str, skill: str, lat: float, lon: float, radius_m: float, now: datetime
-    ) -> list[Any]:
+        self,
+        city: str,
+        skill: str,
+        lat: float,
+        lon: float,
+        radius_m: float,
+        now: datetime,
+        batch: int,
+    ) -> Iterator[list[Any]]:
         """``(volunteer_id, lat, lon, channels, quiet_start, quiet_end)`` of the eligible
         volunteers of ``city`` with ``skill`` in the geocells covering the circle (the exact
-        distance is the caller's); the preference columns are null for those without any."""
+        distance is the caller's), in lists of up to ``batch``; the preference columns are null
+        for those without any. Streamed (a server-side cursor on PostgreSQL), so however many
+        there are only a batch is held at a time: read it over a read connection
+        (``uow.reading()``) when the writes between batches commit."""
         cells, values = replica_skills.circle(skill, lat, lon, radius_m, city)
-        return self.db.execute(_nearby_query(cells), {**values, "now": now}).all()
+        result = self.db.execute(
+            _nearby_query(cells), {**values, "now": now}, execution_options={"yield_per": batch}
+        )
+        for rows in result.partitions():
+            yield list(rows)
 
     def apply_volunteer(self, event: Event) -> bool:
         """Fold a volunteers event into the replica if it is newer than what is held; whether

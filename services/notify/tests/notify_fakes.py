@@ -4,6 +4,7 @@ those tests share (settings, events, a log that keeps its lines)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -138,7 +139,7 @@ class FakeNotifyStore:
 
     # --- the volunteer directory ----------------------------------------------------------------
 
-    def volunteers_near(self, city, skill, lat, lon, radius_m, now) -> list[Any]:
+    def volunteers_near(self, city, skill, lat, lon, radius_m, now, batch) -> Iterator[list[Any]]:
         # Every indexed volunteer with the skill is a candidate: the use case measures distance.
         rows = []
         for volunteer_id, skills in self.skills.items():
@@ -158,7 +159,8 @@ class FakeNotifyStore:
                     quiet_end=prefs.quiet_end if prefs else None,
                 )
             )
-        return rows
+        for start in range(0, len(rows), batch):
+            yield rows[start : start + batch]
 
     def apply_volunteer(self, event: Event) -> bool:
         data = read_data(VolunteerChanged, event)
