@@ -211,13 +211,19 @@ class NotifyStore:
         distance is the caller's), in lists of up to ``batch``; the preference columns are null
         for those without any. Streamed (a server-side cursor on PostgreSQL), so however many
         there are only a batch is held at a time: read it over a read connection
-        (``uow.reading()``) when the writes between batches commit."""
+        (``uow.reading()``) when the writes between batches commit, and close the generator
+        (``contextlib.closing``) however the reading ends."""
         cells, values = replica_skills.circle(skill, lat, lon, radius_m, city)
         result = self.db.execute(
             _nearby_query(cells), {**values, "now": now}, execution_options={"yield_per": batch}
         )
-        for rows in result.partitions():
-            yield list(rows)
+        try:
+            for rows in result.partitions():
+                yield list(rows)
+        finally:
+            # Closed with the generator: a SQLite cursor left open keeps its snapshot on the
+            # pooled connection, and the next writer on it could never take the write lock.
+            result.close()
 
     def apply_volunteer(self, event: Event) -> bool:
         """Fold a volunteers event into the replica if it is newer than what is held; whether

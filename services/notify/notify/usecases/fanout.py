@@ -7,6 +7,7 @@ in parts of at most ``FANOUT_CHUNK`` recipients, each part its own transaction
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import closing
 from typing import Any
 
 from pioneer import clock
@@ -106,10 +107,14 @@ def wish_published(
     lat, lon = wish.location.lat, wish.location.lon
     service = _service_name(catalog, cities, wish.city, wish.category)
     recipients = stored = 0
-    with uow.reading() as directory:
-        batches = directory.volunteers_near(
-            wish.city, wish.category, lat, lon, radius, clock.utcnow(), chunk
-        )
+    with (
+        uow.reading() as directory,
+        closing(
+            directory.volunteers_near(
+                wish.city, wish.category, lat, lon, radius, clock.utcnow(), chunk
+            )
+        ) as batches,
+    ):
         for part, prefs in _parts(batches, lat, lon, radius, chunk):
             if recipients:
                 uow.checkpoint()
