@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import eventlet
 from pydantic import BaseModel
 from sqlalchemy import (
     JSON,
@@ -121,6 +122,13 @@ _RECORD_PROCESSED = text(
     " VALUES (:event_id, :handler, :processed_at)"
     " ON CONFLICT (event_id, handler) DO NOTHING"
 ).bindparams(bindparam("processed_at", type_=UtcDateTime()))
+
+
+# A record taken by ``first_time`` and not yet committed, taken back before a checkpoint's
+# commit (``UnitOfWork.checkpoint``) so that only the unit of work's last transaction keeps it.
+_FORGET_PROCESSED = text(
+    "DELETE FROM processed_events WHERE event_id = :event_id AND handler = :handler"
+)
 
 
 _PROCESSED_AMONG = select(processed_events.c.event_id).where(
@@ -364,6 +372,12 @@ def envelope(event_type: str, city: str, origin_city: str, data: dict[str, Any])
     }
 
 
+class AlreadyProcessed(Exception):
+    """Raised by ``UnitOfWork.checkpoint``: while this unit of work committed a part of an
+    event's work, another worker finished that event (its processed record is committed), so
+    the rest is done already. ``event_handler`` counts it as a duplicate."""
+
+
 class UnitOfWork:
     """One transaction: the state change and its events (outbox rows) commit together.
 
@@ -374,6 +388,10 @@ class UnitOfWork:
     that need no transaction (cheaper: no ORM session, no write lock). ``bulk``: its outbox
     rows are written by ``bulk.insert_rows`` (COPY on PostgreSQL), for batch tools that emit
     thousands of events in one transaction (it blocks the eventlet hub while it writes).
+
+    Work too large for one transaction (a fan-out to a hundred thousand inboxes) is committed
+    in parts with ``checkpoint()``: each part with its own events, the processed-event records
+    of ``first_time`` only with the last (see there).
     """
 
     def __init__(
@@ -386,6 +404,7 @@ class UnitOfWork:
         store: Callable[[Any], Any] | None = None,
         reads: Engine | None = None,
         bulk: bool = False,
+        on_checkpoint: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
         self._bulk = bulk
@@ -395,9 +414,13 @@ class UnitOfWork:
         self._readonly = readonly
         self._store_class = store
         self._reads = reads or engine
+        self._on_checkpoint = on_checkpoint
         self.session: Session
         self.store: Any = None
         self._outbox_rows: list[dict[str, Any]] = []
+        # The processed-event records this unit of work took (``first_time``), not committed.
+        self._claims: list[dict[str, Any]] = []
+        self.checkpoints = 0  # transactions committed before the last (``checkpoint``)
 
     @contextmanager
     def reading(self) -> Iterator[Any]:
@@ -416,25 +439,68 @@ class UnitOfWork:
             # Readers need no write lock; WAL lets them run beside a writer.
             self.session.connection(execution_options={"sqlite_begin": "DEFERRED"})
         self._outbox_rows = []
+        self._claims = []
+        self.checkpoints = 0
         if self._store_class is not None:
             self.store = self._store_class(self.session)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        emitted = bool(self._outbox_rows)
         try:
             if exc_type is None:
-                if self._outbox_rows and self._bulk:
-                    bulk.insert_rows(self.session, outbox, self._outbox_rows)
-                elif self._outbox_rows:
-                    # One statement for every event of the unit of work, just before the commit.
-                    self.session.execute(_OUTBOX_INSERT, self._outbox_rows)
-                self.session.commit()
+                self._commit()
             else:
                 self.session.rollback()
         finally:
             self.session.close()
-        if exc_type is None and self._outbox_rows and self._on_commit is not None:
+        if exc_type is None and emitted and self._on_commit is not None:
             self._on_commit()
+
+    def _commit(self) -> None:
+        if self._outbox_rows and self._bulk:
+            bulk.insert_rows(self.session, outbox, self._outbox_rows)
+        elif self._outbox_rows:
+            # One statement for every event of the transaction, just before the commit.
+            self.session.execute(_OUTBOX_INSERT, self._outbox_rows)
+        self.session.commit()
+        self._outbox_rows = []
+
+    def checkpoint(self) -> None:
+        """Commit what this unit of work has written so far, with the events emitted so far,
+        and go on in a new transaction: for work too large for one transaction, committed in
+        bounded parts.
+
+        The processed-event records taken by ``first_time`` are not committed with a part:
+        they are taken back first and taken again in the next transaction, so only the unit of
+        work's last transaction commits them. A process that dies after a checkpoint leaves
+        its event unprocessed: the redelivery runs the handler again from the start, which must
+        therefore write each part idempotently (insert what is not there yet, emit events only
+        for what it inserted) so that the parts committed before add nothing a second time.
+        A repeat after the last commit is still a duplicate.
+
+        Between the parts the greenthread yields, so the rest of the process (the relay with
+        the part's events, RPCs, heartbeats) runs: on SQLite nothing else runs while a
+        transaction is being written. ``AlreadyProcessed`` if, meanwhile, another worker
+        finished the same event (committed its record): the rest is done.
+        """
+        claims = self._claims
+        for claim in claims:
+            self.session.execute(_FORGET_PROCESSED, claim)
+        emitted = bool(self._outbox_rows)
+        self._commit()
+        self.checkpoints += 1
+        if emitted and self._on_commit is not None:
+            self._on_commit()
+        if self._on_checkpoint is not None:
+            self._on_checkpoint()
+        eventlet.sleep(0)
+        for claim in claims:
+            again = self.session.execute(
+                _RECORD_PROCESSED, {**claim, "processed_at": clock.utcnow()}
+            )
+            if again.rowcount != 1:
+                raise AlreadyProcessed(claim["event_id"])
 
     def emit(self, event_type: str, city: str, data: BaseModel | dict[str, Any]) -> dict[str, Any]:
         """Record an event about a record of ``city``; it is published once this commits."""
@@ -454,12 +520,16 @@ class UnitOfWork:
         return env
 
     def first_time(self, event_id: str, handler: str) -> bool:
-        """Record that ``handler`` processes ``event_id``; False if it already did."""
+        """Record that ``handler`` processes ``event_id``; False if it already did. The record
+        commits with the unit of work's last transaction (``checkpoint``)."""
         recorded = self.session.execute(
             _RECORD_PROCESSED,
             {"event_id": event_id, "handler": handler, "processed_at": clock.utcnow()},
         )
-        return recorded.rowcount == 1
+        if recorded.rowcount != 1:
+            return False
+        self._claims.append({"event_id": event_id, "handler": handler})
+        return True
 
     def first_times(self, event_ids: list[str], handler: str) -> set[str]:
         """Record that ``handler`` processes each of ``event_ids``; the ids it had not processed
@@ -479,6 +549,7 @@ class UnitOfWork:
                 insert(processed_events),
                 [{"event_id": e, "handler": handler, "processed_at": now} for e in fresh],
             )
+            self._claims.extend({"event_id": e, "handler": handler} for e in fresh)
         return set(fresh)
 
     def flush_or_conflict(self, error: Exception) -> None:
@@ -502,4 +573,5 @@ class UnitOfWork:
         except IntegrityError:
             self.session.rollback()
             self._outbox_rows.clear()  # the events of what was rolled back are void too
+            self._claims.clear()  # and so are its processed records
             raise error from None

@@ -9,8 +9,10 @@ goes out as JSON.
 
 ``event_handler`` receives an envelope at least once: inside one unit of work it records the
 ``event_id`` as processed for this handler (a repeat is skipped) and runs the handler, so the
-effect and the record commit together. A failure is retried through the broker with backoff and
-then parked in the dead-letter queue (see ``deadletter``).
+effect and the record commit together. A handler whose work is too large for one transaction
+commits it in parts (``UnitOfWork.checkpoint``): the record then commits with the last part, so
+a redelivery after a crash does the rest. A failure is retried through the broker with backoff
+and then parked in the dead-letter queue (see ``deadletter``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from nameko.timer import Timer
 from pydantic import BaseModel, ConfigDict, create_model
 
 from . import auth, ids
+from .db import AlreadyProcessed
 from .errors import CONTRACT_ERRORS, ValidationError
 from .events import (
     FEDERATED_HEADER,
@@ -449,6 +452,11 @@ def event_handler(
     ``skip(self, event)``, if given, is asked first: an event it says true for is acknowledged
     without a transaction (outcome ``skipped``) — for handlers that ignore most of what they
     receive, such as a service's own events coming back on its exchange.
+
+    ``fn`` may commit its work in parts with ``uow.checkpoint()`` (each part's writes must be
+    idempotent: see ``UnitOfWork.checkpoint``); the event is recorded as processed with the
+    last part only. If another worker finishes the same event meanwhile, the rest is left to
+    it (outcome ``duplicate``).
     """
 
     def decorator(fn: Callable[..., Any]) -> Any:
@@ -460,11 +468,14 @@ def event_handler(
             if skip is not None and skip(self, event):
                 context.outcome = "skipped"
                 return
-            with context.uow() as uow:
-                if not uow.first_time(event.event_id, fn.__name__):
-                    context.outcome = "duplicate"
-                    return
-                fn(self, uow, event)
+            try:
+                with context.uow() as uow:
+                    if not uow.first_time(event.event_id, fn.__name__):
+                        context.outcome = "duplicate"
+                        return
+                    fn(self, uow, event)
+            except AlreadyProcessed:
+                context.outcome = "duplicate"
 
         return ReliableEventHandler.decorator(
             source_service,

@@ -147,6 +147,7 @@ class RequestContext:
         self.outcome: str | None = None
         # Outcomes by event, for a batch handler's worker (see ``batching``).
         self.tally: Counter[str] | None = None
+        self.checkpoints = 0  # transactions its units of work committed before their last
 
     @property
     def settings(self) -> Any:
@@ -189,7 +190,8 @@ class RequestContext:
 
     def uow(self, readonly: bool = False) -> UnitOfWork:
         """A unit of work over the service's store (``store_class``); events it emits carry
-        this call's id stack."""
+        this call's id stack. Its checkpoints (``UnitOfWork.checkpoint``) are counted in
+        ``pioneer_uow_checkpoints_total`` and in the call's log line."""
         headers = {"nameko.call_id_stack": list(self.worker_ctx.call_id_stack)}
         return UnitOfWork(
             self.kernel.engine,
@@ -199,7 +201,14 @@ class RequestContext:
             readonly=readonly,
             store=getattr(self.worker_ctx.container.service_cls, "store_class", None),
             reads=self.kernel.read_engine,
+            on_checkpoint=self._checkpointed,
         )
+
+    def _checkpointed(self) -> None:
+        self.checkpoints += 1
+        self.kernel.metrics.uow_checkpoints.labels(
+            self.worker_ctx.container.service_name, self.worker_ctx.entrypoint.method_name
+        ).inc()
 
     def read(self) -> AbstractContextManager[Connection]:
         """A connection for Core reads only (cheaper than a unit of work; writes nothing)."""
@@ -292,6 +301,8 @@ class RequestScope(DependencyProvider):
             fields["error"] = str(exc_info[1])[:300]
         if context is not None and context.tally is not None:
             fields["events"] = dict(context.tally)
+        if context is not None and context.checkpoints:
+            fields["transactions"] = context.checkpoints + 1
         if kind == "http":
             return  # scrapes and health probes would drown the log
         if outcome == "error":

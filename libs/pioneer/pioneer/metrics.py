@@ -55,6 +55,12 @@ class ServiceMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.uow_checkpoints = Counter(
+            "pioneer_uow_checkpoints_total",
+            "Transactions a unit of work committed before its last (work committed in parts)",
+            ["service", "entrypoint"],
+            registry=r,
+        )
         self.timer_runs = Counter(
             "pioneer_timer_runs_total",
             "Timer runs by outcome",

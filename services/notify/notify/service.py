@@ -97,8 +97,15 @@ class NotifyService(VolunteerReplicaHandlers, PioneerService):
     @event_handler("wishes", "wish_published")
     def on_wish_published(self, uow, event: Event) -> None:
         ctx = self.ctx
+        settings = ctx.settings
         usecases.wish_published(
-            uow, event, ctx.catalog, ctx.cities, ctx.settings.wish_radius_m, ctx.log
+            uow,
+            event,
+            ctx.catalog,
+            ctx.cities,
+            settings.wish_radius_m,
+            ctx.log,
+            settings.FANOUT_CHUNK,
         )
 
     @event_handler("wishes", "wish_claimed")

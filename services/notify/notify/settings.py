@@ -39,6 +39,9 @@ Adapter = Literal["logging", "http"]
 Host = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.\-:]{1,253}$")]
 
 
+# Recipients of a wish's fan-out stored per transaction (``usecases.fanout``): measured.
+FANOUT_CHUNK = 5000
+
 # What a claimed batch's lease allows beyond its worst case: recording the outcomes, a pause
 # of the process, clocks of two hosts a little apart.
 LEASE_MARGIN_S = 30.0
@@ -64,6 +67,7 @@ class NotifySettings(KernelSettings):
     DELIVERY_BACKOFF_MAX_S: Annotated[float, Field(gt=0, le=86_400)] = 3600.0
     DELIVERY_BATCH: Annotated[int, Field(ge=1, le=5000)] = 200
     DELIVERY_CONCURRENCY: Annotated[int, Field(ge=1, le=500)] = 20
+    FANOUT_CHUNK: Annotated[int, Field(ge=1, le=50_000)] = FANOUT_CHUNK
     SMS_ADAPTER: Adapter = "logging"
     SMS_GATEWAY_URL: GatewayUrl = None
     SMS_GATEWAY_KEY: GatewayKey = None

@@ -1,10 +1,12 @@
 """Who hears what: events of wishes, volunteers and points turned into notices and stored, once
 per recipient and channel, in the event handler's unit of work (already open: ``uow`` is the
-kernel's, committed with the event's processed record)."""
+kernel's, committed with the event's processed record). A published wish's fan-out is stored
+in parts of at most ``FANOUT_CHUNK`` recipients, each part its own transaction
+(``uow.checkpoint``), the processed record with the last."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
 
 from pioneer import clock
@@ -14,6 +16,7 @@ from pioneer.events import Event, read_data, require_reachable
 
 from .. import domain, presenters, words
 from ..domain import Notice, Prefs
+from ..settings import FANOUT_CHUNK
 
 
 def store_notices(
@@ -53,6 +56,31 @@ def _service_name(catalog: Catalog, cities: Collection[str], city: str, code: st
     return known.name if known else code
 
 
+def _parts(
+    batches: Iterable[list[Any]], lat: float, lon: float, radius_m: float, size: int
+) -> Iterator[tuple[list[tuple[str, float]], dict[str, Prefs]]]:
+    """The candidates inside the circle in parts of ``size`` (the last one smaller):
+    ``(volunteer_id, distance_m)`` of each, nearest first within a batch of candidates (the
+    fan-out reads one), and the preferences of those who stored any."""
+    part: list[tuple[str, float]] = []
+    prefs: dict[str, Prefs] = {}
+    for rows in batches:
+        by_id = {r.volunteer_id: r for r in rows}
+        inside = domain.within_circle(
+            ((r.volunteer_id, r.lat, r.lon) for r in rows), lat, lon, radius_m
+        )
+        for volunteer_id, distance in inside:
+            row = by_id[volunteer_id]
+            if row.channels is not None:
+                prefs[volunteer_id] = Prefs(list(row.channels), row.quiet_start, row.quiet_end)
+            part.append((volunteer_id, distance))
+            if len(part) == size:
+                yield part, prefs
+                part, prefs = [], {}
+    if part:
+        yield part, prefs
+
+
 def wish_published(
     uow: Any,
     event: Event,
@@ -60,30 +88,39 @@ def wish_published(
     cities: Collection[str],
     radius_m: Callable[[str], float],
     log: Any,
+    chunk: int = FANOUT_CHUNK,
 ) -> int:
     """Active volunteers of the wish's city with its category as a skill, inside the circle
-    (``radius_m(city)`` metres). How many rows were stored."""
+    (``radius_m(city)`` metres). How many rows were stored.
+
+    The recipients are stored in parts of ``chunk``: a part after the first begins with
+    ``uow.checkpoint()``, which commits the part before it with its ``notification_sent``, so
+    no transaction holds more than ``chunk`` recipients' rows, and a fan-out of up to ``chunk``
+    is one transaction. The event's processed record commits with the last part; a
+    redelivery after a crash stores only the recipients not stored yet (``insert_new``) and
+    announces only those."""
     wish = read_data(WishChanged, event)
     if wish.city not in cities:
         return 0  # the wish's home deployment tells its volunteers
     radius = radius_m(wish.city)
     lat, lon = wish.location.lat, wish.location.lon
-    rows = uow.store.volunteers_near(wish.city, wish.category, lat, lon, radius, clock.utcnow())
-    chosen = domain.within_circle(((r.volunteer_id, r.lat, r.lon) for r in rows), lat, lon, radius)
-    prefs = {
-        r.volunteer_id: Prefs(list(r.channels or []), r.quiet_start, r.quiet_end)
-        for r in rows
-        if r.channels is not None
-    }
     service = _service_name(catalog, cities, wish.city, wish.category)
-    notices = []
-    for volunteer_id, distance in chosen:
-        said = words.wish_published_words(wish.title, service, wish.deadline, distance)
-        notices.append(
-            Notice(volunteer_id, domain.WISH_PUBLISHED, wish.wish_id, said.title, said.body)
-        )
-    stored = store_notices(uow, event.event_id, wish.city, notices, prefs)
-    log.info("wish_fanned_out", wish_id=wish.wish_id, recipients=len(chosen), stored=stored)
+    # The candidates are one indexed read of a few columns (100,000 of them are a few tens of
+    # megabytes): the writes are what a part bounds.
+    rows = uow.store.volunteers_near(wish.city, wish.category, lat, lon, radius, clock.utcnow())
+    recipients = stored = 0
+    for part, prefs in _parts([rows], lat, lon, radius, chunk):
+        if recipients:
+            uow.checkpoint()
+        notices = []
+        for volunteer_id, distance in part:
+            said = words.wish_published_words(wish.title, service, wish.deadline, distance)
+            notices.append(
+                Notice(volunteer_id, domain.WISH_PUBLISHED, wish.wish_id, said.title, said.body)
+            )
+        stored += store_notices(uow, event.event_id, wish.city, notices, prefs)
+        recipients += len(part)
+    log.info("wish_fanned_out", wish_id=wish.wish_id, recipients=recipients, stored=stored)
     return stored
 
 
