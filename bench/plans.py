@@ -219,7 +219,8 @@ def parse_postgres_plan(lines: list[str]) -> dict[str, Any]:
         if actual is not None:
             described += f" (rows={actual.group('rows')} loops={actual.group('loops')}"
             described += f" {actual.group('ms')} ms)"
-        nodes.append(("  " * (len(match.group("indent")) // 6)) + described)
+        # A child's "->" is indented 2 spaces, each level below it 6 more.
+        nodes.append("  " * ((len(match.group("indent")) + 4) // 6) + described)
         index = _PG_INDEX.search(node)
         if index is not None and index.group("index") not in indexes:
             indexes.append(index.group("index"))
@@ -263,7 +264,9 @@ def parse_sqlite_plan(lines: list[str]) -> dict[str, Any]:
         detail = line.strip()
         index = _SQLITE_INDEX.search(detail)
         name = index.group("index") if index else None
-        if "INTEGER PRIMARY KEY" in detail:
+        if "AUTOMATIC" in detail:
+            name = "automatic index"  # built for this statement by reading the whole table
+        elif "INTEGER PRIMARY KEY" in detail:
             name = "rowid"
         elif "USING PRIMARY KEY" in detail:
             name = "primary key"
@@ -491,7 +494,11 @@ def capture(
             if service not in engines:
                 engines[service] = make_engine(database_url_for(service), 2)
             calls[call] = _capture_call(engines[service], call, wanted)
-        findings = _mark_big_scans(calls, engines, big_table_rows)
+        findings = flag_big_scans(
+            calls,
+            lambda service, tables: _table_rows(engines[service], tables, big_table_rows),
+            big_table_rows,
+        )
     finally:
         for engine in engines.values():
             engine.dispose()
@@ -546,15 +553,18 @@ def _merge(records: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def _mark_big_scans(
-    calls: dict[str, Any], engines: dict[str, Engine], big_table_rows: int
+def flag_big_scans(
+    calls: dict[str, Any],
+    sizes_of: Callable[[str, set[str]], dict[str, int | None]],
+    big_table_rows: int,
 ) -> list[str]:
-    """Size every scanned table; mark scans of big ones and say each once."""
+    """Mark every scan in ``calls`` (``capture``'s) with its table's size
+    (``sizes_of(service, tables)``, None for no table) and whether it is big; set each call's
+    ``ok``; one finding per full scan of a big table (or failed EXPLAIN)."""
     findings = []
     for call, captured in calls.items():
-        engine = engines[captured["service"]]
         tables = {s["table"] for st in captured["statements"] for s in st.get("scans", [])}
-        rows = _table_rows(engine, tables, big_table_rows) if tables else {}
+        rows = sizes_of(captured["service"], tables) if tables else {}
         captured["ok"] = True
         for statement in captured["statements"]:
             if statement.get("error"):
@@ -630,46 +640,68 @@ def _cixi_point(rng: random.Random) -> dict[str, float]:
 def _copy_value(value: Any) -> Any:
     if value is None:
         return "\\N"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "t" if value else "f"
     if isinstance(value, datetime):
         return value.isoformat()
     return value
 
 
-def copy_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    """``rows`` into ``table`` by PostgreSQL's COPY (psycopg2's ``copy_expert``): a province's
-    rows in minutes instead of an hour of INSERTs. A seeding step, not the services' code."""
+_INSERT = re.compile(
+    r"^\s*INSERT INTO (?P<table>\S+) \((?P<columns>[^)]*)\) VALUES \((?P<values>.*)\)\s*$", re.S
+)
+_BIND = re.compile(r"%\((?P<name>[^)]+)\)s")
+
+
+def _copy_executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
+    """A plain multi-row ``INSERT`` (no ``ON CONFLICT``, no ``RETURNING``) sent as COPY with
+    the values SQLAlchemy bound for it (JSON already text); True when it was."""
     import psycopg2.extensions
 
-    columns = [c.name for c in table.columns]
+    match = _INSERT.match(statement)
+    if match is None or "ON CONFLICT" in statement or "RETURNING" in statement:
+        return None
+    columns = [c.strip() for c in match.group("columns").split(",")]
+    binds = _BIND.findall(match.group("values"))
+    if len(binds) != len(columns):
+        return None
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    for row in rows:
-        writer.writerow([_copy_value(row.get(c)) for c in columns])
+    for row in parameters:
+        writer.writerow([_copy_value(row[name]) for name in binds])
     buffer.seek(0)
-    cursor = conn.connection.dbapi_connection.cursor()
-    # COPY refuses eventlet's green wait callback (set if eventlet patched this process):
-    # block the hub for this seeding step only.
+    # COPY refuses eventlet's green wait callback: block the hub for this seeding step only.
     green = psycopg2.extensions.get_wait_callback()
     psycopg2.extensions.set_wait_callback(None)
     try:
         cursor.copy_expert(
-            f"COPY {table.name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
+            f"COPY {match.group('table')} ({', '.join(columns)}) FROM STDIN"
+            " WITH (FORMAT csv, NULL '\\N')",
             buffer,
         )
     finally:
         psycopg2.extensions.set_wait_callback(green)
-        cursor.close()
+    return True
 
 
-def _write(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        copy_rows(conn, table, rows)
-    else:
-        conn.execute(insert(table), rows)
+@contextmanager
+def copying_inserts() -> Iterator[None]:
+    """While open, every multi-row ``conn.execute(insert(table), rows)`` on PostgreSQL in this
+    process is written by COPY (psycopg2's ``copy_expert``): the bench's own seeding functions,
+    unchanged, write a province's rows in minutes instead of hours of multi-row INSERTs. The
+    rows are the same, in the same transaction; a seeding step, not the services' code."""
+    from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
+
+    # Without "insertmanyvalues" SQLAlchemy hands the rows to ``do_executemany``, which the
+    # listener then answers with a COPY.
+    saved = PGDialect_psycopg2.use_insertmanyvalues
+    PGDialect_psycopg2.use_insertmanyvalues = False
+    event.listen(PGDialect_psycopg2, "do_executemany", _copy_executemany)
+    try:
+        yield
+    finally:
+        event.remove(PGDialect_psycopg2, "do_executemany", _copy_executemany)
+        PGDialect_psycopg2.use_insertmanyvalues = saved
 
 
 def seed_volunteers(url: str, count: int, rng: random.Random) -> dict[str, Any]:
@@ -698,8 +730,8 @@ def seed_volunteers(url: str, count: int, rng: random.Random) -> dict[str, Any]:
                 rows.append(row)
                 skills += store.skill_rows(SimpleNamespace(**row))
             with engine.begin() as conn:
-                _write(conn, store.volunteers_t, rows)
-                _write(conn, store.skills_t, skills)
+                conn.execute(insert(store.volunteers_t), rows)
+                conn.execute(insert(store.skills_t), skills)
         with engine.begin() as conn:
             store.VolunteersStore(conn).refresh_statistics()
     finally:
@@ -758,10 +790,31 @@ def seed_notifications(url: str, count: int, rng: random.Random) -> dict[str, An
     return {"notifications": count, "recipients": recipients, "seconds": round(seconds, 1)}
 
 
-def default_samples(seeded: dict[str, Any], per_call: int, rng: random.Random) -> dict[str, list]:
-    """Arguments for every call, drawn as the bench draws them, over what ``seed`` wrote:
-    find_volunteers in Haining (a district's centre first: the densest place), raise_request
-    and the fan-out in Cixi, points over the seeded volunteers, inbox over the recipients."""
+def default_samples(
+    per_call: int = 5,
+    rng: random.Random | None = None,
+    *,
+    volunteers: bool = True,
+    wishes: bool = True,
+    points_volunteers: list[str] | None = None,
+    recipients: list[str] | None = None,
+    directory: bool = True,
+) -> dict[str, list[Any]]:
+    """``capture``'s samples, ``per_call`` of each, drawn as the bench draws its calls:
+    ``volunteers``: find_volunteers in Haining (a district's centre with the commonest skill
+    first: the densest page); ``wishes``: raise_request in Cixi; ``points_volunteers``: balance
+    and history of those (the leaderboards the bench asks for with any); ``recipients``: inbox
+    of those; ``directory``: the fan-out's recipients query in Cixi. What is off is left out."""
+    rng = rng or random.Random(20261216)
+    seeded: dict[str, Any] = {}
+    if volunteers:
+        seeded["volunteers"] = True
+    if wishes:
+        seeded["wishes"] = True
+    if points_volunteers:
+        seeded["points"] = {"sample": points_volunteers}
+    if recipients or directory:
+        seeded["notify"] = {"recipients": recipients or [], "directory": directory}
     from .volunteers import DISTRICTS, FIND_LIMIT, FIND_RADIUS_M, SKILLS, search_point
 
     samples: dict[str, list[Any]] = {}
@@ -806,12 +859,13 @@ def default_samples(seeded: dict[str, Any], per_call: int, rng: random.Random) -
         # The first volunteers of the seed have the most entries (a quarter do half the work).
         samples["points.balance"] = [people[i % len(people)] for i in range(per_call)]
         samples["points.history"] = [people[i % len(people)] for i in range(per_call)]
-    if "notify" in seeded:
-        recipients = seeded["notify"]["recipients"]
+    if seeded.get("notify", {}).get("recipients"):
+        inboxes = seeded["notify"]["recipients"]
         samples["notify.inbox"] = [
-            {"recipient_id": rng.choice(recipients), "unread_only": i % 2 == 1, "limit": 20}
+            {"recipient_id": rng.choice(inboxes), "unread_only": i % 2 == 1, "limit": 20}
             for i in range(per_call)
         ]
+    if seeded.get("notify", {}).get("directory"):
         samples["notify.volunteers_near"] = [
             {"city": "cixi", "skill": rng.choice(DISPATCH_SKILLS), "location": _cixi_point(rng)}
             for _ in range(per_call)
@@ -820,15 +874,24 @@ def default_samples(seeded: dict[str, Any], per_call: int, rng: random.Random) -
 
 
 @contextmanager
-def fresh_databases(database: str, tag: str | None = None) -> Iterator[dict[str, str]]:
+def fresh_databases(
+    database: str,
+    tag: str | None = None,
+    services: list[str] | None = None,
+    keep: bool = False,
+) -> Iterator[dict[str, str]]:
     """A new empty database per service of ``SERVICES``, as ``{service: url}``: on PostgreSQL
     (``PIONEER_POSTGRES``'s server) ``pioneer_plans_<tag>_<service>``, dropped at the end; on
     SQLite ``var/bench/plans/<service>.db``, made anew (kept for a look afterwards)."""
     tag = tag or uuid.uuid4().hex[:8]
+    unknown = set(services or ()) - set(SERVICES)
+    if unknown:
+        raise ValueError(f"no plans for {', '.join(sorted(unknown))} (only {', '.join(SERVICES)})")
+    services = list(services or SERVICES)
     if database == "sqlite":
         OUT.mkdir(parents=True, exist_ok=True)
         urls = {}
-        for service in SERVICES:
+        for service in services:
             for suffix in ("", "-wal", "-shm"):
                 (OUT / f"{service}.db{suffix}").unlink(missing_ok=True)
             urls[service] = f"sqlite:///{OUT / f'{service}.db'}"
@@ -840,7 +903,7 @@ def fresh_databases(database: str, tag: str | None = None) -> Iterator[dict[str,
     from pioneer import databases
 
     admin = databases.admin_url()
-    names = {service: f"pioneer_plans_{tag}_{service}" for service in SERVICES}
+    names = {service: f"pioneer_plans_{tag}_{service}" for service in services}
 
     def run(statement: Any) -> None:
         conn = psycopg2.connect(admin)
@@ -856,7 +919,7 @@ def fresh_databases(database: str, tag: str | None = None) -> Iterator[dict[str,
             run(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         yield {s: admin.rsplit("/", 1)[0] + "/" + name for s, name in names.items()}
     finally:
-        for name in names.values():
+        for name in [] if keep else names.values():
             run(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
@@ -871,6 +934,19 @@ def seed(
 ) -> dict[str, Any]:
     """Seed every service of ``urls`` at the given sizes; what each seeding left (times, and
     the ids the samples draw from)."""
+    with copying_inserts():
+        return _seed(urls, volunteers, entries, notifications, ledger_volunteers, rng, log)
+
+
+def _seed(
+    urls: dict[str, str],
+    volunteers: int,
+    entries: int,
+    notifications: int,
+    ledger_volunteers: int,
+    rng: random.Random,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     from . import points as points_bench
 
     seeded: dict[str, Any] = {}
@@ -905,12 +981,15 @@ def run(
     ledger_volunteers: int | None = None,
     per_call: int = 5,
     big_table_rows: int = BIG_TABLE_ROWS,
+    services: list[str] | None = None,
     log: Callable[[str], None] = print,
+    keep: bool = False,
 ) -> dict[str, Any]:
-    """Fresh databases, seeded, their plans captured (and the databases dropped on
-    PostgreSQL): ``capture``'s dict with ``"seeded"`` (sizes and seconds) added."""
+    """Fresh databases for ``services`` (default ``SERVICES``), seeded, their plans captured
+    (and the databases dropped on PostgreSQL): ``capture``'s dict with ``"seeded"`` (seconds)
+    and ``"sizes"`` added."""
     rng = random.Random(20261216)
-    with fresh_databases(database) as urls:
+    with fresh_databases(database, services=services, keep=keep) as urls:
         seeded = seed(
             urls,
             volunteers,
@@ -920,7 +999,15 @@ def run(
             rng,
             log,
         )
-        samples = default_samples(seeded, per_call, rng)
+        samples = default_samples(
+            per_call,
+            rng,
+            volunteers="volunteers" in seeded,
+            wishes="wishes" in seeded,
+            points_volunteers=seeded.get("points", {}).get("sample"),
+            recipients=seeded.get("notify", {}).get("recipients"),
+            directory="notify" in seeded,
+        )
         plans = capture(urls.__getitem__, database, samples, big_table_rows)
     plans["seeded"] = {
         service: {k: v for k, v in made.items() if k not in ("sample", "recipients")}
@@ -955,7 +1042,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notifications", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=5, help="argument sets per call")
     parser.add_argument(
+        "--only",
+        default=",".join(SERVICES),
+        help=f"comma-separated services to seed and explain (default {','.join(SERVICES)})",
+    )
+    parser.add_argument(
         "--out", type=Path, default=None, help="JSON (default var/bench/plans/plans-<db>.json)"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the PostgreSQL databases (to look further)"
     )
     args = parser.parse_args(argv)
     began = time.perf_counter()
@@ -966,12 +1061,14 @@ def main(argv: list[str] | None = None) -> int:
         args.notifications,
         args.ledger_volunteers,
         args.samples,
+        services=[s.strip() for s in args.only.split(",") if s.strip()],
         log=lambda line: print(line, flush=True),
+        keep=args.keep,
     )
     plans["seconds"] = round(time.perf_counter() - began, 1)
     print()
     print(summary(plans))
-    out = args.out or OUT / f"plans-{args.db}.json"
+    out = args.out or OUT / f"plans-{args.db}-{'-'.join(sorted(plans['seeded']))}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(plans, indent=2, ensure_ascii=False) + "\n")
     print(f"\nwritten to {out} ({plans['seconds']} s in all)")
