@@ -25,6 +25,12 @@ see it), then once recorded. ``capture`` returns JSON-able plans per call; ``sum
 them: the plan's top nodes, the indexes used, and, loudly, every full scan of a table holding
 more than ``BIG_TABLE_ROWS`` rows.
 
+From the main bench, after its seeding (the services may be running; nothing is written)::
+
+    samples = plans.default_samples(points_volunteers=seeded["sample"], recipients=recipients)
+    document["plans"] = plans.capture(bench.deployment.database_url, args.db, samples)
+    print(plans.summary(document["plans"]))
+
 ``python -m bench.plans --db sqlite|postgres --volunteers N --entries N --notifications N``
 makes fresh databases (a database per service on PostgreSQL, dropped afterwards; files under
 ``var/bench/plans/`` on SQLite), migrates them with each service's migrations, seeds them
