@@ -320,6 +320,36 @@ def offers_at_once(urgency: str) -> int:
     return OFFERS_AT_ONCE[urgency]
 
 
+# Dispatch searches the service circle from the inside out: the first circle, and how much
+# each next one may grow. A province's city holds thousands of volunteers with a skill inside
+# one 2.5 km circle; the nearest few are almost always in the first few hundred metres.
+FIRST_DISPATCH_RADIUS_M = 300.0
+DISPATCH_GROWTH = (1.5, 4.0)
+
+
+def first_dispatch_radius(radius_m: float) -> float:
+    """The first circle a dispatch searches inside its ``radius_m`` service circle."""
+    return min(radius_m, FIRST_DISPATCH_RADIUS_M)
+
+
+def next_dispatch_radius(
+    searched_m: float, found: int, wanted: int, radius_m: float
+) -> float | None:
+    """After a search of the ``searched_m`` circle chose ``found`` of the ``wanted`` nearest
+    candidates, the next circle to search, or None: it held them all, or it was the whole
+    service circle.
+
+    Every candidate inside a searched circle is measured, so once a circle holds ``wanted`` of
+    them they are the ``wanted`` nearest of the whole service circle: the search from the
+    inside out chooses exactly what one search of the whole circle would."""
+    if found >= wanted or searched_m >= radius_m:
+        return None
+    # The area (and so the number of candidates) grows with the radius squared.
+    low, high = DISPATCH_GROWTH
+    factor = (wanted / found) ** 0.5 * 1.3 if found else high
+    return min(radius_m, searched_m * min(high, max(low, factor)))
+
+
 def choose_candidates(
     candidates: Iterable[Any],
     lat: float,

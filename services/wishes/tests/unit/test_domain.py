@@ -151,6 +151,24 @@ def test_choose_candidates_nearest_inside_the_circle_not_excluded():
     assert domain.choose_candidates(rows, 30.0, 121.0, 5, {"tried"}, 3) == []
 
 
+def test_dispatch_searches_the_circle_from_the_inside_out():
+    assert domain.first_dispatch_radius(2500) == 300
+    assert domain.first_dispatch_radius(200) == 200  # a circle smaller than the first step
+    # Done once a circle holds the wanted, or the whole service circle was searched.
+    assert domain.next_dispatch_radius(300, 1, 1, 2500) is None
+    assert domain.next_dispatch_radius(2500, 0, 1, 2500) is None
+    # Nobody yet: four times wider; some of three: by the area still missing (with a margin).
+    assert domain.next_dispatch_radius(300, 0, 1, 2500) == 1200
+    assert domain.next_dispatch_radius(300, 2, 3, 2500) == pytest.approx(300 * 1.5**0.5 * 1.3)
+    assert domain.next_dispatch_radius(300, 1, 3, 2500) == pytest.approx(300 * 3**0.5 * 1.3)
+    # Never past the service circle, and it always ends there.
+    radii, searched = [], domain.first_dispatch_radius(2500)
+    while searched is not None:
+        radii.append(searched)
+        searched = domain.next_dispatch_radius(searched, 0, 1, 2500)
+    assert radii == [300, 1200, 2500]
+
+
 def test_who_sees_the_requester():
     assert domain.sees_requester(is_city_staff=True, caller_volunteer=None, assigned_to=None)
     assert domain.sees_requester(is_city_staff=False, caller_volunteer="v1", assigned_to="v1")

@@ -106,6 +106,34 @@ def test_offered_to_the_nearest_then_accepted_completed_rated(uow, dispatch, cre
     assert "13900001111" not in str(uow.events)
 
 
+def test_the_circle_is_searched_from_the_inside_out(uow, dispatch, monkeypatch):
+    """A dense town: the nearest is chosen from the first small circle, never reading the
+    whole service circle; with nobody near, the search grows to the circle's edge."""
+    crowd = [enrol(uow, metres) for metres in (40, 120, 250, 900, 1800, 2400)]
+    asked: list[float] = []
+
+    def spy(store):
+        candidates = store.dispatch_candidates
+
+        def spied(request_id, skill, lat, lon, radius_m, now):
+            asked.append(radius_m)
+            return candidates(request_id, skill, lat, lon, radius_m, now)
+
+        monkeypatch.setattr(store, "dispatch_candidates", spied)
+
+    spy(uow.store)
+    made = raised(uow, dispatch)
+    assert made.offered_to == crowd[0] and asked == [300]
+    asked.clear()
+    # An emergency's three nearest are all in the first circle too (an offer is no assignment).
+    assert raised(uow, dispatch, urgency="emergency").offers == crowd[:3] and asked == [300]
+    asked.clear()
+    lone = FakeUnitOfWork(FakeWishesStore())
+    far = enrol(lone, 2400)
+    spy(lone.store)
+    assert raised(lone, dispatch).offered_to == far and asked == [300, 1200, 2500]
+
+
 def test_an_unknown_service_code_writes_nothing(uow, dispatch, crew):
     with pytest.raises(ValidationError) as refused:
         raised(uow, dispatch, service="juggling")

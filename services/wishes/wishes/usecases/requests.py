@@ -205,11 +205,19 @@ def _offer(uow: Any, dispatch: Dispatch, request: Any, now: datetime) -> Any:
     """Offer ``request`` (new, or dispatched with no open offer) to the nearest eligible
     candidates not tried yet, or leave it unassigned; the request as it now is."""
     radius = domain.service_circle_m(*dispatch.circle(request.city))
-    candidates = uow.store.dispatch_candidates(
-        request.id, request.service, request.lat, request.lon, radius, now
-    )
     count = domain.offers_at_once(request.urgency)
-    chosen = domain.choose_candidates(candidates, request.lat, request.lon, radius, set(), count)
+    # From the inside out (``domain.next_dispatch_radius``): the same choice as one search of
+    # the whole circle, without reading every volunteer of a dense town with the skill.
+    searched: float | None = domain.first_dispatch_radius(radius)
+    chosen: list[tuple[float, Any]] = []
+    while searched is not None:
+        candidates = uow.store.dispatch_candidates(
+            request.id, request.service, request.lat, request.lon, searched, now
+        )
+        chosen = domain.choose_candidates(
+            candidates, request.lat, request.lon, searched, set(), count
+        )
+        searched = domain.next_dispatch_radius(searched, len(chosen), count, radius)
     if chosen:
         expires = now + timedelta(seconds=dispatch.offer_timeout_s)
         uow.store.add_offers(
