@@ -31,7 +31,7 @@ from pioneer.testing.fixtures import volunteer_event  # noqa: E402
 from pioneer.testing.moments import SATURDAY, next_local  # noqa: E402
 
 from . import notify as notify_bench  # noqa: E402
-from . import points, volunteers  # noqa: E402
+from . import plans, points, volunteers  # noqa: E402
 from . import schedule as schedule_bench  # noqa: E402
 from .harness import OUT, Bench  # noqa: E402
 from .measure import Result  # noqa: E402
@@ -662,12 +662,23 @@ def main(argv: list[str] | None = None) -> int:
         if "wishes" in services:
             bench.quiesce()
             bench_wishes(bench, args, results)
+        # The plans of the measured calls' statements, on the data just measured.
+        samples = plans.default_samples(
+            volunteers=imported is not None,
+            wishes="wishes" in services,
+            points_volunteers=seeded["sample"] if seeded else None,
+            recipients=notify_part["recipients_sample"] if notify_part else None,
+            directory="notify" in services,
+        )
+        captured = plans.capture(bench.deployment.database_url, args.db, samples)
+        print(plans.summary(captured))
     finally:
         bench.close()
     print()
     schedule_rows = schedule_bench.report()
     document = report(results, args)
     document["schedule"] = schedule_rows
+    document["plans"] = captured
     if seeded is not None:
         document["points_seed"] = {
             k: v for k, v in seeded.items() if k not in ("sample", "redeemers")

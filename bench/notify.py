@@ -32,9 +32,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from nameko.standalone.events import event_dispatcher
-from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy import create_engine, func, select
 
-from pioneer import clock, db, ids
+from pioneer import bulk, clock, db, ids
 from pioneer.testing.fixtures import volunteer_event
 
 from .measure import Result
@@ -240,11 +240,11 @@ def seed_notifications(bench: Bench, total: int, rng: random.Random) -> tuple[li
                 )
                 if len(rows) >= SEED_CHUNK:
                     with engine.begin() as conn:
-                        conn.execute(insert(table), rows)
+                        bulk.insert_rows(conn, table, rows)
                     rows = []
         if rows:
             with engine.begin() as conn:
-                conn.execute(insert(table), rows)
+                bulk.insert_rows(conn, table, rows)
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")  # what an operator's bulk load would end with
     finally:
@@ -274,7 +274,7 @@ def bench_notify(bench: Bench, args: argparse.Namespace, results: list[Result]) 
     recipients, stored_s = seed_notifications(bench, args.notifications, rng)
     print(f"  seeded in {stored_s:.1f} s", flush=True)
     reader = bench.clients(bench.token("admin", "cixi"))
-    pid = bench.pid("notify")
+    pid = bench.pids("notify")
     try:
 
         def read(cluster: Any, i: int) -> None:
@@ -305,4 +305,5 @@ def bench_notify(bench: Bench, args: argparse.Namespace, results: list[Result]) 
             "met": fanout_s < TARGET_S,
         },
         "seeded_notifications": {"rows": args.notifications, "seconds": round(stored_s, 1)},
+        "recipients_sample": recipients[:20],
     }

@@ -51,8 +51,6 @@ if __name__ == "__main__":
     eventlet.monkey_patch()
 
 import argparse
-import csv
-import io
 import json
 import random
 import re
@@ -67,9 +65,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, insert, text
+from sqlalchemy import Connection, Engine, event, text
 
-from pioneer import auth, clock
+from pioneer import auth, bulk, clock
 from pioneer.catalog import Catalog
 from pioneer.db import UnitOfWork, make_engine, migrate, read_engine, reading
 
@@ -168,15 +166,20 @@ class Recorder:
     @staticmethod
     def _explain_postgres(cursor: Any, statement: str, parameters: Any) -> dict[str, Any]:
         # EXPLAIN ANALYZE runs the statement: inside a savepoint, so a failure cannot abort the
-        # code's own transaction (a SELECT's locks, if any, are that transaction's anyway).
-        cursor.execute("SAVEPOINT bench_plan")
+        # code's own transaction (a SELECT's locks, if any, are that transaction's anyway). A
+        # read (``db.reading``) runs in autocommit: no transaction to protect, none to save.
+        in_transaction = not cursor.connection.autocommit
+        if in_transaction:
+            cursor.execute("SAVEPOINT bench_plan")
         try:
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + statement, parameters)
             lines = [row[0] for row in cursor.fetchall()]
         except Exception as exc:
-            cursor.execute("ROLLBACK TO SAVEPOINT bench_plan")
+            if in_transaction:
+                cursor.execute("ROLLBACK TO SAVEPOINT bench_plan")
             return {"plan": "", "error": str(exc).strip()[:300]}
-        cursor.execute("RELEASE SAVEPOINT bench_plan")
+        if in_transaction:
+            cursor.execute("RELEASE SAVEPOINT bench_plan")
         return {"plan": "\n".join(lines), **parse_postgres_plan(lines)}
 
     @staticmethod
@@ -643,73 +646,6 @@ def _cixi_point(rng: random.Random) -> dict[str, float]:
     return {"lat": rng.uniform(south, north), "lon": rng.uniform(west, east)}
 
 
-def _copy_value(value: Any) -> Any:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-_INSERT = re.compile(
-    r"^\s*INSERT INTO (?P<table>\S+) \((?P<columns>[^)]*)\) VALUES \((?P<values>.*)\)\s*$", re.S
-)
-_BIND = re.compile(r"%\((?P<name>[^)]+)\)s")
-
-
-def _copy_executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
-    """A plain multi-row ``INSERT`` (no ``ON CONFLICT``, no ``RETURNING``) sent as COPY with
-    the values SQLAlchemy bound for it (JSON already text); True when it was."""
-    import psycopg2.extensions
-
-    match = _INSERT.match(statement)
-    if match is None or "ON CONFLICT" in statement or "RETURNING" in statement:
-        return None
-    columns = [c.strip() for c in match.group("columns").split(",")]
-    binds = _BIND.findall(match.group("values"))
-    if len(binds) != len(columns):
-        return None
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in parameters:
-        writer.writerow([_copy_value(row[name]) for name in binds])
-    buffer.seek(0)
-    # COPY refuses eventlet's green wait callback: block the hub for this seeding step only.
-    green = psycopg2.extensions.get_wait_callback()
-    psycopg2.extensions.set_wait_callback(None)
-    try:
-        cursor.copy_expert(
-            f"COPY {match.group('table')} ({', '.join(columns)}) FROM STDIN"
-            " WITH (FORMAT csv, NULL '\\N')",
-            buffer,
-        )
-    finally:
-        psycopg2.extensions.set_wait_callback(green)
-    return True
-
-
-@contextmanager
-def copying_inserts() -> Iterator[None]:
-    """While open, every multi-row ``conn.execute(insert(table), rows)`` on PostgreSQL in this
-    process is written by COPY (psycopg2's ``copy_expert``): the bench's own seeding functions,
-    unchanged, write a province's rows in minutes instead of hours of multi-row INSERTs. The
-    rows are the same, in the same transaction; a seeding step, not the services' code."""
-    from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
-
-    # Without "insertmanyvalues" SQLAlchemy hands the rows to ``do_executemany``, which the
-    # listener then answers with a COPY.
-    saved = PGDialect_psycopg2.use_insertmanyvalues
-    PGDialect_psycopg2.use_insertmanyvalues = False
-    event.listen(PGDialect_psycopg2, "do_executemany", _copy_executemany)
-    try:
-        yield
-    finally:
-        event.remove(PGDialect_psycopg2, "do_executemany", _copy_executemany)
-        PGDialect_psycopg2.use_insertmanyvalues = saved
-
-
 def seed_volunteers(url: str, count: int, rng: random.Random) -> dict[str, Any]:
     """``count`` Haining volunteers (``bench.volunteers.volunteer``: the bench's spreadsheet
     people) validated as ``VolunteerIn`` and built by ``registration.new_volunteer`` as
@@ -736,8 +672,8 @@ def seed_volunteers(url: str, count: int, rng: random.Random) -> dict[str, Any]:
                 rows.append(row)
                 skills += store.skill_rows(SimpleNamespace(**row))
             with engine.begin() as conn:
-                conn.execute(insert(store.volunteers_t), rows)
-                conn.execute(insert(store.skills_t), skills)
+                bulk.insert_rows(conn, store.volunteers_t, rows)
+                bulk.insert_rows(conn, store.skills_t, skills)
         with engine.begin() as conn:
             store.VolunteersStore(conn).refresh_statistics()
     finally:
@@ -939,20 +875,7 @@ def seed(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Seed every service of ``urls`` at the given sizes; what each seeding left (times, and
-    the ids the samples draw from)."""
-    with copying_inserts():
-        return _seed(urls, volunteers, entries, notifications, ledger_volunteers, rng, log)
-
-
-def _seed(
-    urls: dict[str, str],
-    volunteers: int,
-    entries: int,
-    notifications: int,
-    ledger_volunteers: int,
-    rng: random.Random,
-    log: Callable[[str], None],
-) -> dict[str, Any]:
+    the ids the samples draw from; rows written by ``pioneer.bulk``: COPY on PostgreSQL)."""
     from . import points as points_bench
 
     seeded: dict[str, Any] = {}
