@@ -6,14 +6,14 @@ another city's record is ``WrongCity`` before any lookup.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# base64's RFC 4648 base32 digits, in value order, mapped onto Crockford's.
-_FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD)
+# Every pair of digits (10 bits), in value order: a ULID is 13 lookups instead of 26 steps
+# (an import or a fan-out makes a million of them).
+_PAIRS = [high + low for high in _CROCKFORD for low in _CROCKFORD]
 ID_PATTERN = r"^[a-z][a-z0-9_]{1,31}-[a-z]{1,6}-[0-9A-HJKMNP-TV-Z]{26}$"
 _ID_RE = re.compile(ID_PATTERN)
 
@@ -22,9 +22,7 @@ def ulid(timestamp_ms: int | None = None) -> str:
     """A ULID: 48 bits of milliseconds then 80 random bits, Crockford base32, 26 characters."""
     ms = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
     value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
-    # 20 bytes are 32 digits of 5 bits, the first 6 always zero: the last 26 are the ULID's.
-    # (C's base32 instead of a Python loop: an import writes a million of them.)
-    return base64.b32encode(value.to_bytes(20, "big"))[6:].decode().translate(_FROM_RFC4648)
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range(120, -10, -10)])
 
 
 def new_id(city: str, kind: str) -> str:
