@@ -33,6 +33,7 @@ from pioneer.testing.moments import SATURDAY, next_local  # noqa: E402
 from . import notify as notify_bench  # noqa: E402
 from . import plans, points, volunteers  # noqa: E402
 from . import schedule as schedule_bench  # noqa: E402
+from .cixi import DISPATCH_SKILLS, random_point  # noqa: E402
 from .harness import OUT, Bench  # noqa: E402
 from .measure import Result  # noqa: E402
 
@@ -42,14 +43,6 @@ RAW_ECHO = "echo.echo (raw)"
 PROVINCE = {"volunteers": 1_500_000, "entries": 10_000_000, "fanout": 100_000}
 IMPORT_TARGET_ROWS, IMPORT_TARGET_S = 1_500_000, 120
 SERVICES = ["stations", "volunteers", "wishes", "points", "notify"]
-
-# Cixi: the city the stations are spread over (about 1,360 km² of land).
-CIXI_BOX = (30.05, 30.33, 121.05, 121.55)
-
-
-def random_point(rng: random.Random) -> dict[str, float]:
-    south, north, west, east = CIXI_BOX
-    return {"lat": rng.uniform(south, north), "lon": rng.uniform(west, east)}
 
 
 def station(rng: random.Random, i: int, codes: list[str]) -> dict[str, Any]:
@@ -318,9 +311,6 @@ def bench_wishes(bench: Bench, args: argparse.Namespace, results: list[Result]) 
             dispatcher.close()
     finally:
         admin.close()
-
-
-DISPATCH_SKILLS = ["repair", "plumbing_electrical", "elderly_care", "errands", "medical"]
 
 
 def seed_dispatch_index(bench: Bench, count: int, rng: random.Random) -> None:

@@ -71,6 +71,8 @@ from pioneer import auth, bulk, clock
 from pioneer.catalog import Catalog
 from pioneer.db import UnitOfWork, make_engine, migrate, read_engine, reading
 
+from .cixi import DISPATCH_SKILLS, random_point
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "var" / "bench" / "plans"
 CITIES = ["cixi", "haining", "jiaxing"]
@@ -634,16 +636,8 @@ def summary(plans: dict[str, Any]) -> str:
 
 # --- the standalone run: fresh databases, seeded at the given sizes -----------------------------
 
-# As bench/__main__.py's (that module is ``__main__`` under ``make bench``: not imported here).
-CIXI_BOX = (30.05, 30.33, 121.05, 121.55)
-DISPATCH_SKILLS = ["repair", "plumbing_electrical", "elderly_care", "errands", "medical"]
 # A volunteer's spreadsheet row is validated and built as ``register`` builds it: in chunks.
 CHUNK = 50_000
-
-
-def _cixi_point(rng: random.Random) -> dict[str, float]:
-    south, north, west, east = CIXI_BOX
-    return {"lat": rng.uniform(south, north), "lon": rng.uniform(west, east)}
 
 
 def seed_volunteers(url: str, count: int, rng: random.Random) -> dict[str, Any]:
@@ -781,7 +775,7 @@ def default_samples(
                 "city": "cixi",
                 "service": rng.choice(DISPATCH_SKILLS),
                 "description": "需要上门",
-                "location": _cixi_point(rng),
+                "location": random_point(rng),
                 "address": "某街道1号",
                 "requester": {"name": "李大伯", "phone": "13900001111"},
             }
@@ -809,7 +803,7 @@ def default_samples(
         ]
     if seeded.get("notify", {}).get("directory"):
         samples["notify.volunteers_near"] = [
-            {"city": "cixi", "skill": rng.choice(DISPATCH_SKILLS), "location": _cixi_point(rng)}
+            {"city": "cixi", "skill": rng.choice(DISPATCH_SKILLS), "location": random_point(rng)}
             for _ in range(per_call)
         ]
     return samples

@@ -31,7 +31,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from pioneer import db, ids
 from pioneer.testing.moments import month_periods_before_now, this_year
 
-from .measure import Result
+from .measure import Result, process_cpu_seconds
 
 CITIES = ["cixi", "haining", "jiaxing"]
 # redeem's catalog: a city's catalog of items, each redeemed by many volunteers in turn. All
@@ -255,12 +255,12 @@ def bench_points(bench: Any, args: Any, results: list[Result], seeded: dict[str,
             return events - conn.execute(pending).scalar()
 
     try:
-        cpu_before = _cpu(bench.pids("points"))
+        cpu_before = process_cpu_seconds(bench.pids("points"))
         with bench.raw().observed("points: check-in events credited", events) as observed:
             began = time.perf_counter()
             _dispatch_all(bench.deployment.amqp_uri(role="stations"), "stations", envelopes)
             ended = _until(credited, events)
-        cpu_after = _cpu(bench.pids("points"))
+        cpu_after = process_cpu_seconds(bench.pids("points"))
         with engine.connect() as conn:
             entries = conn.execute(text("SELECT count(*) FROM ledger_entries")).scalar()
         # Let the relay publish the points_awarded backlog before the reads are measured.
@@ -366,9 +366,3 @@ def _bench_redeem(
     if stock != expected:
         raise RuntimeError(f"redeem: stock {stock}, expected {expected}")
     print(f"  {3 * calls} redemptions, each once; stock left {stock:,}", flush=True)
-
-
-def _cpu(pid: list[int]) -> float | None:
-    from .measure import process_cpu_seconds
-
-    return process_cpu_seconds(pid)

@@ -6,7 +6,7 @@ in parts of at most ``FANOUT_CHUNK`` recipients, each part its own transaction
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from pioneer import clock
@@ -57,27 +57,22 @@ def _service_name(catalog: Catalog, cities: Collection[str], city: str, code: st
 
 
 def _parts(
-    batches: Iterable[list[Any]], lat: float, lon: float, radius_m: float, size: int
+    rows: list[Any], lat: float, lon: float, radius_m: float, size: int
 ) -> Iterator[tuple[list[tuple[str, float]], dict[str, Prefs]]]:
     """The candidates inside the circle in parts of ``size`` (the last one smaller):
-    ``(volunteer_id, distance_m)`` of each, nearest first within a batch of candidates (the
-    fan-out reads one), and the preferences of those who stored any."""
-    part: list[tuple[str, float]] = []
-    prefs: dict[str, Prefs] = {}
-    for rows in batches:
-        by_id = {r.volunteer_id: r for r in rows}
-        inside = domain.within_circle(
-            ((r.volunteer_id, r.lat, r.lon) for r in rows), lat, lon, radius_m
-        )
-        for volunteer_id, distance in inside:
-            row = by_id[volunteer_id]
-            if row.channels is not None:
-                prefs[volunteer_id] = Prefs(list(row.channels), row.quiet_start, row.quiet_end)
-            part.append((volunteer_id, distance))
-            if len(part) == size:
-                yield part, prefs
-                part, prefs = [], {}
-    if part:
+    ``(volunteer_id, distance_m)`` of each, nearest first, and the preferences of those who
+    stored any."""
+    by_id = {r.volunteer_id: r for r in rows}
+    inside = domain.within_circle(
+        ((r.volunteer_id, r.lat, r.lon) for r in rows), lat, lon, radius_m
+    )
+    for start in range(0, len(inside), size):
+        part = inside[start : start + size]
+        prefs = {
+            volunteer_id: Prefs(list(row.channels), row.quiet_start, row.quiet_end)
+            for volunteer_id, _ in part
+            if (row := by_id[volunteer_id]).channels is not None
+        }
         yield part, prefs
 
 
@@ -109,7 +104,7 @@ def wish_published(
     # megabytes): the writes are what a part bounds.
     rows = uow.store.volunteers_near(wish.city, wish.category, lat, lon, radius, clock.utcnow())
     recipients = stored = 0
-    for part, prefs in _parts([rows], lat, lon, radius, chunk):
+    for part, prefs in _parts(rows, lat, lon, radius, chunk):
         if recipients:
             uow.checkpoint()
         notices = []

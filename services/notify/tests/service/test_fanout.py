@@ -58,12 +58,7 @@ def test_a_wish_reaches_thousands_once(notify, dispatch_event, database, spy):
     elapsed = time.monotonic() - started
     (batch,) = sent.wait_for("notification_sent")
     assert batch["data"]["count"] == MATCHING and batch["data"]["subject_id"] == wish["wish_id"]
-    with database.connect() as conn:
-        per_recipient = dict(
-            conn.execute(
-                text("SELECT recipient_id, count(*) FROM notifications GROUP BY recipient_id")
-            ).all()
-        )
+    per_recipient = notifications_per_recipient(database)
     assert per_recipient == {v: 1 for v in matching}, "exactly the matching volunteers, once each"
     assert elapsed < 20
 
@@ -145,12 +140,7 @@ def test_a_fan_out_in_parts_dying_after_the_first_is_finished_once_by_the_redeli
     assert calls[:3] == [PART, PART, PART] and len(calls) == 5
     assert sample(container, "pioneer_events_failed_total", **handler, action="retry") == 1
     assert sample(container, "pioneer_uow_checkpoints_total", entrypoint="on_wish_published") == 3
-    with database.connect() as conn:
-        per_recipient = dict(
-            conn.execute(
-                text("SELECT recipient_id, count(*) FROM notifications GROUP BY recipient_id")
-            ).all()
-        )
+    per_recipient = notifications_per_recipient(database)
     assert per_recipient == {v: 1 for v in matching}, "each recipient stored once"
     announced = sent.wait_for("notification_sent", count=3)
     assert sorted(e["data"]["count"] for e in announced) == [250, PART, PART]
@@ -165,3 +155,13 @@ def test_a_fan_out_in_parts_dying_after_the_first_is_finished_once_by_the_redeli
     time.sleep(0.5)  # the relay's poll: an event emitted by mistake would be out by now
     assert count("SELECT count(*) FROM notifications") == IN_PARTS
     assert len(sent.of_type("notification_sent")) == 3
+
+
+def notifications_per_recipient(database) -> dict[str, int]:
+    """How many notifications each recipient holds."""
+    with database.connect() as conn:
+        return dict(
+            conn.execute(
+                text("SELECT recipient_id, count(*) FROM notifications GROUP BY recipient_id")
+            ).all()
+        )
