@@ -12,6 +12,14 @@ SQLAlchemy's per-row statement machinery, which costs more than the database's o
 
 Either way the rows are part of the caller's transaction: they commit or roll back with it, and
 a constraint failing raises ``IntegrityError`` as an insert would.
+
+``insert_new`` is the idempotent write of a consumer (``INSERT ... ON CONFLICT DO NOTHING
+RETURNING``) for many rows at once. On PostgreSQL, from ``COPY_FROM`` rows on, it copies them
+into a staging table and inserts from there in one statement: about a sixth of the client's CPU
+and a third of the time of SQLAlchemy's multi-row ``VALUES`` (5,000 notifications: 15 against
+85 µs of CPU per row). Its COPY blocks the eventlet hub too, but only while an unindexed
+staging table takes the rows, which is shorter than the client work it saves; fewer rows take
+the plain statement.
 """
 
 from __future__ import annotations
@@ -23,9 +31,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Column, Connection, Table, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+# From how many rows ``insert_new`` stages them by COPY on PostgreSQL (below, four statements
+# cost more than the multi-row insert they replace).
+COPY_FROM = 500
 
 # Backslash first: the others' escapes contain one.
 _COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
@@ -37,6 +49,15 @@ def insert_rows(db: Connection | Session, table: Table, rows: Sequence[Mapping[s
     if not rows:
         return 0
     connection = db.connection() if isinstance(db, Session) else db
+    _write(connection, table, rows, table.name)
+    return len(rows)
+
+
+def _write(
+    connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], into: str
+) -> None:
+    """``rows`` bound by ``table``'s column types, written into the table named ``into``
+    (``table`` itself, or a staging table like it)."""
     columns = list(rows[0])
     unknown = [name for name in columns if name not in table.c]
     if unknown:
@@ -44,18 +65,61 @@ def insert_rows(db: Connection | Session, table: Table, rows: Sequence[Mapping[s
     dialect = connection.dialect
     processed = _processed_rows(rows, columns, [table.c[name].type for name in columns], dialect)
     if dialect.name == "postgresql":
-        _copy(connection, table, columns, processed)
-    else:
-        placeholders = ", ".join("?" for _ in columns)
-        statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"
-        cursor = connection.connection.dbapi_connection.cursor()
-        try:
-            cursor.executemany(statement, processed)
-        except dialect.loaded_dbapi.IntegrityError as exc:
-            raise IntegrityError(statement, None, exc) from exc
-        finally:
-            cursor.close()
-    return len(rows)
+        _copy(connection, into, columns, processed)
+        return
+    placeholders = ", ".join("?" for _ in columns)
+    statement = f"INSERT INTO {into} ({', '.join(columns)}) VALUES ({placeholders})"
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(statement, processed)
+    except dialect.loaded_dbapi.IntegrityError as exc:
+        raise IntegrityError(statement, None, exc) from exc
+    finally:
+        cursor.close()
+
+
+def insert_new(
+    db: Connection | Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    unique: Sequence[str],
+    returning: Sequence[Column],
+    copy_from: int = COPY_FROM,
+) -> list[Any]:
+    """Insert the ``rows`` whose ``unique`` columns (a unique constraint of ``table``) are new,
+    skipping the others as ``ON CONFLICT DO NOTHING`` does, in ``db``'s transaction; the
+    ``returning`` columns of the rows inserted, in no particular order."""
+    if not rows:
+        return []
+    connection = db.connection() if isinstance(db, Session) else db
+    if connection.dialect.name != "postgresql" or len(rows) < copy_from:
+        if connection.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        statement = (
+            dialect_insert(table).on_conflict_do_nothing(index_elements=list(unique))
+        ).returning(*returning)
+        # One executemany: SQLAlchemy sends it as multi-row INSERTs of up to 1,000 rows each.
+        return connection.execute(statement, list(rows)).all()
+    quote = connection.dialect.identifier_preparer.quote
+    target, staging = quote(table.name), quote(f"{table.name}_incoming")
+    columns = ", ".join(quote(name) for name in rows[0])
+    # ON COMMIT DROP as well as the DROP after: no staging table outlives its transaction, which
+    # keeps this right behind a transaction-pooling PgBouncer.
+    connection.execute(
+        text(f"CREATE TEMP TABLE {staging} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP")
+    )
+    _write(connection, table, rows, f"{table.name}_incoming")
+    inserted = connection.execute(
+        text(
+            f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staging}"
+            f" ON CONFLICT ({', '.join(quote(name) for name in unique)}) DO NOTHING"
+            f" RETURNING {', '.join(quote(column.name) for column in returning)}"
+        )
+    ).all()
+    connection.execute(text(f"DROP TABLE {staging}"))
+    return inserted
 
 
 def _processed_rows(
@@ -105,9 +169,7 @@ def _copy_text(value: Any) -> str:
     return text
 
 
-def _copy(
-    connection: Connection, table: Table, columns: list[str], rows: Iterable[list[Any]]
-) -> None:
+def _copy(connection: Connection, into: str, columns: list[str], rows: Iterable[list[Any]]) -> None:
     import psycopg2
     import psycopg2.extensions
 
@@ -117,7 +179,7 @@ def _copy(
         write("\t".join(map(_copy_text, values)))
         write("\n")
     buffer.seek(0)
-    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    statement = f"COPY {into} ({', '.join(columns)}) FROM STDIN"
     cursor = connection.connection.dbapi_connection.cursor()
     green = psycopg2.extensions.get_wait_callback()
     psycopg2.extensions.set_wait_callback(None)

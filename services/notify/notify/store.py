@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import bindparam, false, func, select, text, update
 from sqlalchemy.orm import Session
 
-from pioneer import replica_skills
+from pioneer import bulk, replica_skills
 from pioneer.db import conflict_insert
 from pioneer.events import Event
 from pioneer.replica import apply_newer, eligible_at, volunteer_replica
@@ -92,21 +92,20 @@ class NotifyStore:
 
     def insert_new(self, rows: list[dict[str, Any]]) -> list[Any]:
         """Insert the rows whose (source event, recipient, channel) is new; the inserted ones'
-        ``(id, recipient_id, channel, kind)``. Duplicates are skipped by the database."""
-        if not rows:
-            return []
-        statement = (
-            conflict_insert(self.db, notifications_t)
-            .on_conflict_do_nothing(index_elements=["source_event_id", "recipient_id", "channel"])
-            .returning(
+        ``(id, recipient_id, channel, kind)``. Duplicates are skipped by the database; a
+        fan-out's thousands go through a COPY (``bulk.insert_new``)."""
+        return bulk.insert_new(
+            self.db,
+            notifications_t,
+            rows,
+            unique=("source_event_id", "recipient_id", "channel"),
+            returning=(
                 notifications_t.c.id,
                 notifications_t.c.recipient_id,
                 notifications_t.c.channel,
                 notifications_t.c.kind,
-            )
+            ),
         )
-        # One executemany: SQLAlchemy sends it as multi-row INSERTs of up to 1,000 rows each.
-        return self.db.execute(statement, rows).all()
 
     def inbox_page(
         self, recipient_id: str, unread_only: bool, before_id: str | None, count: int

@@ -156,10 +156,17 @@ def measure(
     return [Found(item.distance_m, item.key, item.row) for item in ranked]
 
 
+# Where a first page's search starts. Small, because every candidate inside is measured and a
+# dense city centre holds thousands within 300 m; a sparse one grows it (``next_radius``, up to
+# four times a round) in one or two more index reads, each of them cheap.
+FIRST_RADIUS_M = 100.0
+
+
 def first_radius(after_m: float | None, limit: int, max_radius_m: float) -> float:
-    """Where an expanding search starts: just past the previous page, at least 300 m."""
-    start = 300.0 if after_m is None else after_m * 1.2 + 300.0
-    return min(max_radius_m, max(start, 300.0 + limit))
+    """Where an expanding search starts: just past the previous page, or ``FIRST_RADIUS_M``
+    (and a metre more per volunteer asked for) on the first."""
+    start = FIRST_RADIUS_M if after_m is None else after_m * 1.2 + 300.0
+    return min(max_radius_m, max(start, FIRST_RADIUS_M + limit))
 
 
 def next_radius(radius_m: float, found: int, wanted: int, max_radius_m: float) -> float:

@@ -1,7 +1,8 @@
 """``bulk.insert_rows`` on SQLite and PostgreSQL: what it writes reads back exactly as a Core
 insert of the same rows does (text that could end a COPY field or row early, a literal ``\\N``,
 JSON with Chinese, aware datetimes, booleans, NULLs), a constraint failing is an
-``IntegrityError``, and the rows are the caller's transaction's."""
+``IntegrityError``, and the rows are the caller's transaction's. ``bulk.insert_new``, staged or
+in one statement, skips the rows already stored or repeated and returns the ones it wrote."""
 
 from __future__ import annotations
 
@@ -132,3 +133,28 @@ def test_unknown_columns_are_refused(engine):
         bulk.insert_rows(conn, things, [{"id": "x", "colour": "red"}])
     with engine.begin() as conn:
         assert bulk.insert_rows(conn, things, []) == 0
+
+
+@pytest.mark.parametrize("copy_from", [1, bulk.COPY_FROM], ids=["staged", "one-statement"])
+def test_insert_new_skips_what_is_there_and_returns_what_it_wrote(engine, copy_from):
+    first = rows("new")
+    with engine.begin() as conn:
+        conn.execute(insert(things), first[:3])
+    again = [*first[1:], first[-1]]  # two already stored, and one twice in the batch
+    with Session(engine) as session, session.begin():
+        written = bulk.insert_new(
+            session, things, again, ["id"], [things.c.id, things.c.count], copy_from=copy_from
+        )
+        # Twice in one transaction: a staging table does not outlive its statement's use.
+        assert bulk.insert_new(session, things, first, ["id"], [things.c.id], copy_from) == []
+    assert sorted(row.id for row in written) == sorted(row["id"] for row in first[3:])
+    assert {row.id: row.count for row in written}["new-4"] == 1
+    core = rows("core")
+    with engine.begin() as conn:
+        conn.execute(insert(things), core)
+    assert read(engine, "new") == read(engine, "core")  # as a Core insert writes them
+
+
+def test_insert_new_of_nothing_writes_nothing(engine):
+    with engine.begin() as conn:
+        assert bulk.insert_new(conn, things, [], ["id"], [things.c.id]) == []

@@ -97,7 +97,7 @@ def test_measure_filters_radius_cursor_and_availability():
 
 
 def test_radius_growth():
-    assert domain.first_radius(None, 20, 50_000) == 320
+    assert domain.first_radius(None, 20, 50_000) == domain.FIRST_RADIUS_M + 20
     assert domain.first_radius(1000, 20, 50_000) == 1500
     assert domain.first_radius(None, 20, 100) == 100  # never past the caller's radius
     assert domain.next_radius(1000, 0, 21, 50_000) == 4000
