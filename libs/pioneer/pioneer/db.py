@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -44,7 +43,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
-from . import bulk, clock
+from . import bulk, clock, ids
 from .event_contract import wire_data
 
 NAMING_CONVENTION = {
@@ -362,7 +361,7 @@ def insert_or_ignore(table: Table, columns: tuple[str, ...]) -> Any:
 def envelope(event_type: str, city: str, origin_city: str, data: dict[str, Any]) -> dict[str, Any]:
     """The contract's event envelope."""
     return {
-        "event_id": str(uuid.uuid4()),
+        "event_id": ids.event_uuid(),
         "type": event_type,
         "origin_city": origin_city,
         "city": city,

@@ -30,6 +30,9 @@ def test_each_service_owns_its_database_and_reaches_no_other(names):
     own = psycopg2.connect(databases.service_url(POSTGRES, stations, passwords[stations]))
     with own, own.cursor() as cur:
         cur.execute("CREATE TABLE t (id int)")  # it owns its database
+        for setting, value in databases.ROLE_SETTINGS.items():
+            cur.execute("SELECT current_setting(%s)", (setting,))
+            assert cur.fetchone()[0] == value  # its sessions start with the role's settings
     own.close()
     foreign = databases.service_url(POSTGRES, points, passwords[stations])
     foreign = foreign.replace(f"//{points}:", f"//{stations}:")  # stations' role, points' database

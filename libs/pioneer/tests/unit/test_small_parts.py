@@ -1,9 +1,12 @@
+import uuid
+
 import pytest
 from pydantic import BaseModel
 
-from pioneer import ids, logs
+from pioneer import db, ids, logs
 from pioneer.catalog import Catalog
 from pioneer.errors import ValidationError
+from pioneer.events import parse_event
 from pioneer.paging import decode_cursor, encode_cursor
 from pioneer.schemas import Input, Location, Name, RecurringWindow, Timestamp, validate
 from pioneer.testing.moments import iso_from_now
@@ -15,6 +18,15 @@ def test_ids_carry_city_and_sort_by_time():
     assert first != second
     assert ids.ulid(1000) < ids.ulid(2000)
     assert not ids.is_valid("cixi-st-'; drop")
+
+
+def test_event_ids_are_uuid7_in_time_order():
+    made = [ids.event_uuid() for _ in range(1000)]
+    assert len(set(made)) == 1000
+    parsed = uuid.UUID(made[0])
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122 and str(parsed) == made[0]
+    assert ids.event_uuid(1000) < ids.event_uuid(2000) < ids.event_uuid(2**48 - 1)
+    assert parse_event(db.envelope("thing_made", "cixi", "cixi", {})).event_id
 
 
 def test_cursor_round_trip_and_garbage():
