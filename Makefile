@@ -47,20 +47,23 @@ format: venv
 ## Everything, a layer at a time, stopping at the first that fails: lint; unit (domain rules and
 ## use cases on fakes, no broker or database); storage (SQLite and PostgreSQL); service (each
 ## service in a container on the real broker, both databases); end to end (the processes
-## `pioneer up` starts, on SQLite and on PostgreSQL with two replicas); then the date-touching
-## tests again with the clock moved years ahead. The service and end-to-end layers run as
-## TEST_JOBS pytest processes at once (scripts/pytest_groups.py).
+## `pioneer up` starts, on SQLite, then on PostgreSQL with two replicas); then the date-touching
+## tests again with the clock moved years ahead. The service layer and the moved clock's unit
+## and service tests run as TEST_JOBS pytest processes at once (scripts/pytest_groups.py); what
+## times its answers or races processes (the hostile-input suites, end to end) runs alone.
 UNIT_TESTS := libs/pioneer/tests/unit $(wildcard services/*/tests/unit) tests/repo
 STORAGE_TESTS := $(wildcard services/*/tests/storage)
 SERVICE_GROUPS := $(wildcard services/*/tests/service) libs/pioneer/tests/integration tests/broker
-E2E_GROUPS := "PIONEER_E2E_DB=postgres PIONEER_E2E_REPLICAS=2 tests/e2e" tests/e2e
+HOSTILE_TESTS := $(wildcard services/*/tests/service/test_hostile.py)
 TEST_JOBS ?= 3
 GROUPS := $(PY) scripts/pytest_groups.py --jobs $(TEST_JOBS)
 test: venv broker postgres lint
 	@echo "test: unit"; $(PY) -m pytest -q $(UNIT_TESTS)
 	@echo "test: storage"; $(PY) -m pytest -q $(STORAGE_TESTS)
-	@echo "test: service"; $(GROUPS) $(SERVICE_GROUPS) -- -q
-	@echo "test: end to end (SQLite; PostgreSQL with two replicas of every service)"; $(GROUPS) $(E2E_GROUPS) -- -q
+	@echo "test: service"; $(GROUPS) $(SERVICE_GROUPS) -- -q --ignore-glob='services/*/tests/service/test_hostile.py'
+	@echo "test: hostile input, one service at a time"; $(PY) -m pytest -q $(HOSTILE_TESTS)
+	@echo "test: end to end"; $(PY) -m pytest -q tests/e2e
+	@echo "test: end to end on PostgreSQL, two replicas of every service"; PIONEER_E2E_DB=postgres PIONEER_E2E_REPLICAS=2 $(PY) -m pytest -q tests/e2e
 	@TEST_JOBS=$(TEST_JOBS) scripts/test-moved-clock.sh
 
 bench: venv broker

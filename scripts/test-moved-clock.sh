@@ -29,11 +29,13 @@ echo "moved clock: the date-touching tests again, $AHEAD ahead ($(faketime -f "+
 # The real time goes in beside, so a test can prove the clock did move (test_moved_clock.py).
 export PIONEER_REAL_EPOCH PIONEER_CLOCK_AHEAD="$AHEAD"
 PIONEER_REAL_EPOCH=$(date +%s)
-# One pytest process per service, beside the kernel's unit tests and the end-to-end tests
-# (scripts/pytest_groups.py, TEST_JOBS at once); faketime's preload passes to each of them.
-groups=(tests/e2e libs/pioneer/tests/unit)
+# One pytest process per service beside the kernel's unit tests (scripts/pytest_groups.py,
+# TEST_JOBS at once; faketime's preload passes to each), then the end-to-end tests alone: they
+# race processes against each other, which a machine busy with other groups would skew.
+groups=(libs/pioneer/tests/unit)
 for tests in services/*/tests; do groups+=("$tests"); done
-exec faketime -f "+$AHEAD" .venv/bin/python scripts/pytest_groups.py --jobs "${TEST_JOBS:-3}" \
-  "${groups[@]}" -- -q \
+moved=(faketime -f "+$AHEAD" .venv/bin/python)
+"${moved[@]}" scripts/pytest_groups.py --jobs "${TEST_JOBS:-3}" "${groups[@]}" -- -q \
   --ignore-glob='services/*/tests/storage' --ignore-glob='services/*/tests/service/test_hostile.py' \
   -k "not postgresql" "$@"
+exec "${moved[@]}" -m pytest -q tests/e2e -k "not postgresql" "$@"

@@ -140,7 +140,6 @@ class BatchEventHandler(ReliableEventHandler):
             self._busy = False
             self._requeue(batch)
             return
-        self.kernel.event_slots.acquire()  # as every event worker (``Kernel.event_slots``)
         try:
             self.container.spawn_worker(
                 self,
@@ -151,7 +150,6 @@ class BatchEventHandler(ReliableEventHandler):
                 handle_result=functools.partial(self.handle_batch_result, batch),
             )
         except ContainerBeingKilled:
-            self.kernel.event_slots.release()
             self._busy = False
             self._requeue(batch)
             self._requeue_waiting()
@@ -165,11 +163,8 @@ class BatchEventHandler(ReliableEventHandler):
     ) -> tuple[Any, Any]:
         """Settle every message of the batch on its own, then start the next batch."""
         failed = result.failed if exc_info is None and isinstance(result, BatchOutcome) else {}
-        try:
-            for position, (_, message) in enumerate(batch):
-                self.handle_result(message, worker_ctx, None, exc_info or failed.get(position))
-        finally:
-            self.kernel.event_slots.release()
+        for position, (_, message) in enumerate(batch):
+            self.handle_result(message, worker_ctx, None, exc_info or failed.get(position))
         self._busy = False
         if self._waiting:
             self._schedule()

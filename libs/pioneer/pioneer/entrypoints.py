@@ -38,7 +38,7 @@ from nameko.constants import (
     LOGIN_METHOD_CONFIG_KEY,
 )
 from nameko.events import SERVICE_POOL, EventHandler
-from nameko.exceptions import ContainerBeingKilled, UnserializableValueError, serialize
+from nameko.exceptions import UnserializableValueError, serialize
 from nameko.messaging import QueueConsumer
 from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
 from nameko.timer import Timer
@@ -205,21 +205,12 @@ class ContractQueueConsumer(AnswersUndecodable, QueueConsumer):
     """nameko's queue consumer for RPC and event handlers, with ``AnswersUndecodable``."""
 
 
-class RpcQueueConsumer(ContractQueueConsumer):
-    """The queue consumer of RPC requests, on a connection of its own.
-
-    On the event handlers' one, a request waits behind every event already prefetched (each
-    handler's queue prefetches ``max_workers``): a burst of events held a ``ping`` for seconds.
-    On its own, each free worker goes to the longest waiting of two, so a caller waits for one
-    worker at most, however many events are queued. (A shared extension is shared by type.)"""
-
-
 class ContractRpcConsumer(RpcConsumer):
     """nameko's RPC consumer, replying through one ``ReplyPublisher``; a body that is no
     request (nameko would answer ``MalformedRequest`` or a ``TypeError``) is refused with a
     ``ValidationError``."""
 
-    queue_consumer = RpcQueueConsumer()
+    queue_consumer = ContractQueueConsumer()
     replies: ReplyPublisher | None = None
 
     def handle_message(self, body: Any, message: Any) -> None:
@@ -387,28 +378,8 @@ class ReliableEventHandler(EventHandler):
         self.queue.queue_arguments = {**(self.queue.queue_arguments or {}), **QUORUM}
 
     def handle_message(self, body: Any, message: Any) -> None:
-        if self.screened(body, message):
-            return
-        # nameko's, with the worker counted against the kernel's event slots: waiting here
-        # holds back only the event handlers' consumer, never RPC's.
-        self.kernel.event_slots.acquire()
-        try:
-            self.container.spawn_worker(
-                self,
-                (body,),
-                {},
-                context_data=self.unpack_message_headers(message),
-                handle_result=functools.partial(self._worker_done, message),
-            )
-        except ContainerBeingKilled:
-            self.kernel.event_slots.release()
-            self.queue_consumer.requeue_message(message)
-
-    def _worker_done(self, message: Any, worker_ctx: Any, result: Any, exc_info: Any) -> Any:
-        try:
-            return self.handle_result(message, worker_ctx, result, exc_info)
-        finally:
-            self.kernel.event_slots.release()
+        if not self.screened(body, message):
+            super().handle_message(body, message)
 
     def screened(self, body: Any, message: Any) -> bool:
         """Settle ``message`` now if its envelope cannot be what it says; whether it did."""

@@ -18,7 +18,6 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import eventlet
-import eventlet.semaphore
 import structlog
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider, SharedExtension
@@ -37,19 +36,8 @@ from .metrics import ServiceMetrics
 from .relay import OutboxRelay
 
 
-def event_worker_limit(max_workers: int) -> int:
-    """How many of the container's ``max_workers`` event handlers may hold at once: all but a
-    fifth (at least one, when there are two or more), which stay free for RPC callers."""
-    return max(1, max_workers - max(1, max_workers // 5))
-
-
 class Kernel(SharedExtension):
-    """Per-container resources shared by the service's dependencies and entrypoints.
-
-    ``event_slots`` bounds the workers event handlers hold (``event_worker_limit``): a burst of
-    events, however slow, leaves workers free for RPC, whose requests come on a consumer of
-    their own (``entrypoints.RpcQueueConsumer``), so a caller never queues behind events.
-    """
+    """Per-container resources shared by the service's dependencies and entrypoints."""
 
     settings: KernelSettings
     metrics: ServiceMetrics
@@ -67,9 +55,6 @@ class Kernel(SharedExtension):
         logs.configure(self.settings.LOG_LEVEL)
         self.log = logs.get_logger(service=name, deployment=self.settings.DEPLOYMENT)
         self.metrics = ServiceMetrics(name)
-        self.event_slots = eventlet.semaphore.Semaphore(
-            event_worker_limit(self.container.max_workers)
-        )
         self.catalog = Catalog(
             {
                 city: {code: info.model_dump() for code, info in codes.items()}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.request
 
 import eventlet
@@ -15,8 +14,7 @@ from widgets import Base, WidgetService
 from pioneer import auth
 from pioneer.db import UnitOfWork, make_engine, migrate
 from pioneer.dlq import dead_letter_count, list_dead_letters, replay_dead_letters
-from pioneer.kernel import event_worker_limit
-from pioneer.testing.fixtures import base_config, http_port, wait_for
+from pioneer.testing.fixtures import http_port, wait_for
 
 
 @pytest.fixture
@@ -106,25 +104,6 @@ def test_ping_needs_no_token(widgets, rpc):
         "version": "1.0.0",
         "deployment": "test",
     }
-
-
-def test_a_caller_finds_a_free_worker_however_many_slow_events_are_queued(
-    start_service, amqp_uri, db_url, secret, dispatch_event, rpc
-):
-    """Event handlers hold at most ``event_worker_limit`` workers (here one of two), and RPC
-    has a consumer of its own, so a request waits neither for a worker nor behind the events
-    the handlers prefetched (each handler as many as ``max_workers``)."""
-    assert event_worker_limit(2) == 1 and event_worker_limit(10) == 8
-    assert event_worker_limit(1) == 1
-    start_service(WidgetService, base_config(amqp_uri, db_url, secret, max_workers=2))
-    for n in range(10):
-        for slow in ("widget_slowed", "widget_stalled", "widget_delayed"):
-            dispatch_event("widgets", slow, "cixi", {"seconds": 1.0, "n": n})
-    time.sleep(0.3)  # an event worker is busy; each handler has two more prefetched
-    started = time.monotonic()
-    assert rpc(timeout=10).call("widgets", "ping")["service"] == "widgets"
-    # Behind the prefetched events it would be answered in about three seconds.
-    assert time.monotonic() - started < 0.8
 
 
 def test_same_event_twice_is_handled_once(widgets, rpc, token, dispatch_event):

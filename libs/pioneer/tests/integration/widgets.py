@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import eventlet
 import eventlet.patcher
 from sqlalchemy import Integer, MetaData, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -18,12 +17,6 @@ from pioneer.schemas import CityName, Name, RecordId
 from pioneer.service import PioneerService
 
 _blocking_sleep = eventlet.patcher.original("time").sleep
-
-
-def _held(event) -> bool:
-    """Hold the worker ``seconds`` (cooperatively, before any transaction): a slow event."""
-    eventlet.sleep(float(event.data["seconds"]))
-    return True
 
 
 class Base(DeclarativeBase):
@@ -107,17 +100,6 @@ class WidgetService(PioneerService):
         if switch is not None and switch.failing:
             raise RuntimeError("handler failing on purpose")
         uow.session.add(Seen(event_id=event.event_id, name=event.data["name"]))
-
-    # Three handlers of slow events, each prefetching ``max_workers`` of them: ``_held`` holds
-    # the worker, then skips the event (the handlers are never reached).
-    @event_handler("widgets", "widget_slowed", skip=lambda self, event: _held(event))
-    def on_widget_slowed(self, uow, event) -> None: ...
-
-    @event_handler("widgets", "widget_stalled", skip=lambda self, event: _held(event))
-    def on_widget_stalled(self, uow, event) -> None: ...
-
-    @event_handler("widgets", "widget_delayed", skip=lambda self, event: _held(event))
-    def on_widget_delayed(self, uow, event) -> None: ...
 
     @batch_event_handler(
         "widgets", "widget_counted", skip=lambda self, event: event.data.get("name") == "skip"
