@@ -93,24 +93,23 @@ def insert_new(
         return []
     connection = db.connection() if isinstance(db, Session) else db
     if connection.dialect.name != "postgresql" or len(rows) < copy_from:
-        if connection.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        from .db import conflict_insert  # here: db imports this module for the outbox
+
         statement = (
-            dialect_insert(table).on_conflict_do_nothing(index_elements=list(unique))
+            conflict_insert(connection, table).on_conflict_do_nothing(index_elements=list(unique))
         ).returning(*returning)
         # One executemany: SQLAlchemy sends it as multi-row INSERTs of up to 1,000 rows each.
         return connection.execute(statement, list(rows)).all()
     quote = connection.dialect.identifier_preparer.quote
-    target, staging = quote(table.name), quote(f"{table.name}_incoming")
+    staging_name = f"{table.name}_incoming"
+    target, staging = quote(table.name), quote(staging_name)
     columns = ", ".join(quote(name) for name in rows[0])
     # ON COMMIT DROP as well as the DROP after: no staging table outlives its transaction, which
     # keeps this right behind a transaction-pooling PgBouncer.
     connection.execute(
         text(f"CREATE TEMP TABLE {staging} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP")
     )
-    _write(connection, table, rows, f"{table.name}_incoming")
+    _write(connection, table, rows, staging_name)
     inserted = connection.execute(
         text(
             f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staging}"
